@@ -1,0 +1,55 @@
+"""A mock vLLM server for gpt-oss, for tests and offline demos, and its pytest plugin.
+
+`MockVLLM` is a real HTTP server on 127.0.0.1 that answers `/v1/responses` and
+`/v1/chat/completions` like `vllm serve openai/gpt-oss-20b`, from a script of replies.
+"""
+
+from __future__ import annotations
+
+from agent_runtime.testing.harmony import HarmonyUnavailableError, load_encoding
+from agent_runtime.testing.profile import LATEST, VLLM_0_21, Latency, VLLMProfile
+from agent_runtime.testing.recording import (
+    FunctionCallRecord,
+    FunctionOutputRecord,
+    PromptMessage,
+    RecordedRequest,
+)
+from agent_runtime.testing.responders import ToolLoop
+from agent_runtime.testing.script import (
+    Call,
+    Fault,
+    Reply,
+    Responder,
+    ScriptEntry,
+    ScriptError,
+    call,
+    fault,
+    load_script,
+    parse_script,
+)
+from agent_runtime.testing.server import MockVLLM
+
+__all__ = [
+    "LATEST",
+    "VLLM_0_21",
+    "Call",
+    "Fault",
+    "FunctionCallRecord",
+    "FunctionOutputRecord",
+    "HarmonyUnavailableError",
+    "Latency",
+    "MockVLLM",
+    "PromptMessage",
+    "RecordedRequest",
+    "Reply",
+    "Responder",
+    "ScriptEntry",
+    "ScriptError",
+    "ToolLoop",
+    "VLLMProfile",
+    "call",
+    "fault",
+    "load_encoding",
+    "load_script",
+    "parse_script",
+]

@@ -1,0 +1,147 @@
+"""The command that runs the mock vLLM server in the foreground."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agent_runtime.testing.harmony import HarmonyUnavailableError
+from agent_runtime.testing.profile import LATEST, VLLM_0_21, Latency
+from agent_runtime.testing.responders import ToolLoop
+from agent_runtime.testing.script import ScriptEntry, ScriptError, load_script
+
+__all__ = ["mock_command"]
+
+_PROFILES = {"v0.21": VLLM_0_21, "latest": LATEST}
+
+
+def _arguments(_ctx: click.Context, _param: click.Parameter, value: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise click.BadParameter('must be a JSON object, e.g. \'{"city": "Tokyo"}\'')
+    return parsed
+
+
+@click.command(name="mock")
+@click.option(
+    "--script",
+    "script_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML/JSON file of replies, one per model call, in order.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to bind; 0 picks a free one.",
+)
+@click.option("--model", default="openai/gpt-oss-20b", show_default=True, help="Served model.")
+@click.option("--api-key", default=None, help="Require this bearer token on /v1/*.")
+@click.option(
+    "--harmony/--no-harmony",
+    default=False,
+    show_default=True,
+    help="Render exact harmony prompts and count real tokens (needs the vocabulary).",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(sorted(_PROFILES)),
+    default="v0.21",
+    show_default=True,
+    help="Which vLLM version to imitate.",
+)
+@click.option("--first-token-ms", default=0.0, type=click.FloatRange(0), help="Latency model.")
+@click.option("--per-token-ms", default=0.0, type=click.FloatRange(0), help="Latency model.")
+@click.option(
+    "--tool-loop",
+    is_flag=True,
+    help="After the script, answer every call by calling --loop-tool --loop-steps times, "
+    "then answering (works for any number of concurrent runs).",
+)
+@click.option("--loop-tool", default="get_weather", show_default=True)
+@click.option("--loop-steps", default=1, show_default=True, type=click.IntRange(0))
+@click.option(
+    "--loop-arguments", default='{"city": "Tokyo"}', show_default=True, callback=_arguments
+)
+@click.option("--seed", type=int, default=None, help="Repeatable ids.")
+def mock_command(
+    script_path: Path | None,
+    host: str,
+    port: int,
+    model: str,
+    api_key: str | None,
+    harmony: bool,
+    profile: str,
+    first_token_ms: float,
+    per_token_ms: float,
+    tool_loop: bool,
+    loop_tool: str,
+    loop_steps: int,
+    loop_arguments: dict[str, Any],
+    seed: int | None,
+) -> None:
+    """Run a mock vLLM server for gpt-oss (Responses + Chat Completions) until Ctrl-C.
+
+    It prints its base URL on stdout; point an OpenAI client or `--base-url` at it.
+    """
+    from agent_runtime.testing.server import MockVLLM
+
+    script: list[ScriptEntry] = []
+    if script_path is not None:
+        try:
+            script = list(load_script(script_path))
+        except ScriptError as exc:
+            raise click.UsageError(str(exc)) from None
+    default = (
+        ToolLoop(tool=loop_tool, steps=loop_steps, arguments=loop_arguments) if tool_loop else None
+    )
+    if not script and default is None:
+        raise click.UsageError("nothing to answer with: give --script FILE, --tool-loop, or both")
+    try:
+        mock = MockVLLM(
+            script,
+            default=default,
+            host=host,
+            port=port,
+            model=model,
+            api_key=api_key,
+            harmony=harmony,
+            profile=_PROFILES[profile],
+            latency=Latency(first_token_s=first_token_ms / 1000, per_token_s=per_token_ms / 1000),
+            seed=seed,
+        )
+        mock.start()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.UsageError(
+            f"{exc.strerror}; choose another port with --port (0 picks a free one)"
+        ) from None
+    except HarmonyUnavailableError as exc:
+        raise click.UsageError(str(exc)) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo(mock.url)
+    sys.stdout.flush()
+    replies = f"{len(script)} scripted repl{'y' if len(script) == 1 else 'ies'}"
+    loop = f", then a {loop_tool} tool loop" if default else ""
+    click.echo(
+        f"mock vLLM serving {model} at {mock.url} ({replies}{loop}); Ctrl-C stops.", err=True
+    )
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mock.stop()

@@ -1,0 +1,258 @@
+"""What the mock model generates: a `Reply` turned into tokens, deltas and parsed messages.
+
+Two tokenizers stand behind the same `Completion`:
+- harmony (openai-harmony's real gpt-oss encoding): exact token ids and counts, raw harmony
+  replies parsed with harmony's `StreamableParser` as vLLM does, including its errors;
+- plain (no vocabulary needed): text split into word-sized pieces, about as many as the real
+  tokenizer makes, with a few header tokens per message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from agent_runtime.testing.script import Reply
+
+if TYPE_CHECKING:
+    from openai_harmony import HarmonyEncoding
+
+__all__ = ["Completion", "HarmonyParseError", "OutMessage", "Step", "generate"]
+
+# Token ids of gpt-oss's harmony stop tokens, as vLLM reports them in `stop_reason`.
+RETURN_TOKEN = 200002
+CALL_TOKEN = 200012
+_PIECE = re.compile(r" ?[^\W_]+| ?[^\w\s]+| ?_+|\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    """One assistant message of a completion, as harmony parses it."""
+
+    channel: str | None
+    recipient: str | None
+    content_type: str | None
+    text: str
+    complete: bool = True
+
+    @property
+    def is_reasoning_like(self) -> bool:
+        """Counted as reasoning by vLLM: analysis, or commentary addressed to a tool."""
+        return self.channel == "analysis" or (
+            self.channel == "commentary" and self.recipient is not None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One generated token: the message it belongs to (None in headers) and its text."""
+
+    message: int | None
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A generated completion: parsed messages and the token-by-token steps behind them."""
+
+    messages: tuple[OutMessage, ...]
+    steps: tuple[Step, ...]
+    reasoning_tokens: int
+    finish_reason: Literal["stop", "length"]
+    stop_token: int | None
+    token_ids: tuple[int, ...] | None = None
+
+    @property
+    def output_tokens(self) -> int:
+        """How many tokens were generated."""
+        return len(self.steps)
+
+
+class HarmonyParseError(ValueError):
+    """The raw harmony completion cannot be parsed (vLLM fails the request the same way)."""
+
+    def __init__(self, message: str, steps_before_error: int) -> None:
+        super().__init__(message)
+        self.steps_before_error = steps_before_error
+
+
+def reply_messages(reply: Reply, *, invalid_arguments: bool = False) -> list[OutMessage]:
+    """The harmony messages a structured reply stands for, in generation order."""
+    messages: list[OutMessage] = []
+    if reply.reasoning is not None:
+        messages.append(OutMessage("analysis", None, None, reply.reasoning))
+    if reply.preamble is not None:
+        messages.append(OutMessage("commentary", None, None, reply.preamble))
+    for call in reply.calls:
+        arguments = call.arguments_json
+        if invalid_arguments:
+            arguments = _break_json(arguments)
+        messages.append(
+            OutMessage(call.channel, f"functions.{call.name}", "<|constrain|>json", arguments)
+        )
+    if reply.final is not None:
+        messages.append(OutMessage("final", None, None, reply.final))
+    return messages
+
+
+def _break_json(text: str) -> str:
+    """Arguments that are no longer valid JSON, as a model cut short or confused writes them."""
+    if len(text) > 2:
+        return text[: max(1, len(text) - 2)]
+    return '{"'
+
+
+def generate(
+    reply: Reply,
+    *,
+    encoding: HarmonyEncoding | None,
+    max_tokens: int | None,
+    invalid_arguments: bool = False,
+) -> Completion:
+    """Turn a reply into a completion, cut at `max_tokens` like vLLM's `length` finish."""
+    if reply.harmony is not None:
+        if encoding is None:
+            raise RuntimeError("raw harmony replies need the harmony encoding")
+        tokens = encoding.encode(reply.harmony, allowed_special="all")
+        return _parse_harmony_tokens(encoding, tokens, max_tokens)
+    messages = reply_messages(reply, invalid_arguments=invalid_arguments)
+    if encoding is not None:
+        return _parse_harmony_tokens(encoding, _harmony_tokens(encoding, messages), max_tokens)
+    return _plain_completion(messages, max_tokens)
+
+
+def harmony_completion_text(messages: list[OutMessage]) -> str:
+    """The raw text gpt-oss generates for these messages, after the prompt's `<|start|>assistant`.
+
+    The model writes the recipient after the channel (`<|channel|>commentary to=functions.f`),
+    ends a tool call with `<|call|>`, a final answer with `<|return|>`, anything else with
+    `<|end|>`.
+    """
+    parts = []
+    for index, message in enumerate(messages):
+        header = "" if index == 0 else "<|start|>assistant"
+        header += f"<|channel|>{message.channel}"
+        if message.recipient is not None:
+            header += f" to={message.recipient}"
+        if message.content_type is not None:
+            header += f" {message.content_type}"
+        last = index == len(messages) - 1
+        if message.recipient is not None:
+            end = "<|call|>"
+        elif last and message.channel == "final":
+            end = "<|return|>"
+        else:
+            end = "<|end|>"
+        parts.append(f"{header}<|message|>{message.text}{end}")
+    return "".join(parts)
+
+
+def _harmony_tokens(encoding: HarmonyEncoding, messages: list[OutMessage]) -> list[int]:
+    return encoding.encode(harmony_completion_text(messages), allowed_special="all")
+
+
+def _parse_harmony_tokens(
+    encoding: HarmonyEncoding, tokens: list[int], max_tokens: int | None
+) -> Completion:
+    from openai_harmony import HarmonyError, Role, StreamableParser, StreamState
+
+    finish: Literal["stop", "length"] = "stop"
+    if max_tokens is not None and len(tokens) > max_tokens:
+        tokens = tokens[:max_tokens]
+        finish = "length"
+    parser = StreamableParser(encoding, role=Role.ASSISTANT)
+    steps: list[Step] = []
+    reasoning_tokens = 0
+    for token in tokens:
+        try:
+            parser.process(token)
+        except HarmonyError as exc:
+            raise HarmonyParseError(str(exc), len(steps)) from None
+        done = len(parser.messages)
+        if parser.state == StreamState.CONTENT:
+            channel = parser.current_channel
+            if channel == "analysis" or (
+                channel == "commentary" and parser.current_recipient is not None
+            ):
+                reasoning_tokens += 1
+            steps.append(Step(done, parser.last_content_delta or ""))
+        else:
+            steps.append(Step(None, ""))
+    messages = [_from_harmony(m) for m in parser.messages]
+    if parser.state == StreamState.CONTENT:
+        messages.append(
+            OutMessage(
+                parser.current_channel,
+                parser.current_recipient,
+                parser.current_content_type,
+                parser.current_content,
+                complete=False,
+            )
+        )
+    stop_token = tokens[-1] if tokens and tokens[-1] in (RETURN_TOKEN, CALL_TOKEN) else None
+    return Completion(
+        messages=tuple(messages),
+        steps=tuple(steps),
+        reasoning_tokens=reasoning_tokens,
+        finish_reason=finish,
+        stop_token=stop_token if finish == "stop" else None,
+        token_ids=tuple(tokens),
+    )
+
+
+def _from_harmony(message: object) -> OutMessage:
+    from openai_harmony import Message, TextContent
+
+    assert isinstance(message, Message)
+    text = "".join(c.text for c in message.content if isinstance(c, TextContent))
+    return OutMessage(message.channel, message.recipient, message.content_type, text)
+
+
+def _plain_completion(messages: list[OutMessage], max_tokens: int | None) -> Completion:
+    steps: list[Step] = []
+    reasoning_tokens = 0
+    for index, message in enumerate(messages):
+        header = 3 + (0 if index == 0 else 2) + (5 if message.recipient else 0)
+        header += 2 if message.content_type else 0
+        steps.extend(Step(None, "") for _ in range(header - 1))
+        steps.append(Step(index, ""))  # <|message|>: the content starts
+        pieces = [Step(index, piece) for piece in _PIECE.findall(message.text)]
+        steps.extend(pieces)
+        steps.append(Step(None, ""))  # <|end|>, <|call|> or <|return|>
+        if message.is_reasoning_like:
+            reasoning_tokens += len(pieces) + 1
+    finish: Literal["stop", "length"] = "stop"
+    out = list(messages)
+    if max_tokens is not None and len(steps) > max_tokens:
+        finish = "length"
+        steps = steps[:max_tokens]
+        out = []
+        texts: dict[int, list[str]] = {}
+        for step in steps:
+            if step.message is not None:
+                texts.setdefault(step.message, []).append(step.delta)
+        last_step = steps[-1] if steps else None
+        for index, pieces_text in texts.items():
+            complete = not (last_step is not None and last_step.message == index)
+            source = messages[index]
+            out.append(
+                OutMessage(
+                    source.channel,
+                    source.recipient,
+                    source.content_type,
+                    "".join(pieces_text),
+                    complete=complete,
+                )
+            )
+        reasoning_tokens = min(reasoning_tokens, len(steps))
+    stop_token = None
+    if finish == "stop" and messages:
+        stop_token = CALL_TOKEN if messages[-1].recipient else RETURN_TOKEN
+    return Completion(
+        messages=tuple(out),
+        steps=tuple(steps),
+        reasoning_tokens=reasoning_tokens,
+        finish_reason=finish,
+        stop_token=stop_token,
+    )

@@ -1,0 +1,262 @@
+"""Scripted replies for the mock vLLM server: one reply per model call, in order.
+
+A script is a list of `Reply` values (or responder functions of the request). It can be written
+in Python with `Reply`, `call` and `fault`, or loaded from a YAML/JSON file with `load_script`:
+
+```yaml
+- reasoning: "User asks for Tokyo's weather; call the tool."
+  calls: [{name: get_weather, arguments: {city: Tokyo}}]
+- reasoning: "It is sunny. Write the haiku."
+  final: "Tokyo wakes in light..."
+- harmony: "<|channel|>final<|message|>Hello!<|return|>"
+- fault: {status: 503}
+```
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pydantic
+import yaml
+
+if TYPE_CHECKING:
+    from agent_runtime.testing.recording import RecordedRequest
+
+__all__ = [
+    "Call",
+    "Fault",
+    "Reply",
+    "Responder",
+    "ScriptEntry",
+    "ScriptError",
+    "call",
+    "fault",
+    "load_script",
+    "parse_script",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A function call the model makes.
+
+    `arguments` is a mapping (sent as compact JSON) or a string sent as is, which may be invalid
+    JSON on purpose. `channel` is where the model puts the call: gpt-oss normally uses
+    `commentary`, but sometimes calls tools from `analysis` (vLLM accepts both).
+    """
+
+    name: str
+    arguments: Mapping[str, Any] | str = field(default_factory=dict)
+    channel: Literal["commentary", "analysis"] = "commentary"
+
+    @property
+    def arguments_json(self) -> str:
+        """The arguments as the model writes them (compact JSON unless given as text)."""
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(dict(self.arguments), separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fault:
+    """A failure the mock injects instead of, or on top of, a normal reply.
+
+    Attributes:
+        status: answer with this HTTP status and vLLM's error envelope instead of a reply.
+        message: the error message for `status` (a vLLM-like default otherwise).
+        delay_s: wait this long before answering (the reply itself is still served).
+        drop_connection: close the TCP connection without sending anything.
+        cut_stream: send this many SSE events (streaming) or this many body bytes
+            (non-streaming) after the headers, then abort the connection, as vLLM does when
+            harmony parsing fails mid-generation.
+        invalid_arguments: make the arguments of every call in the reply invalid JSON.
+        empty_incomplete: answer with no output: Responses `status: "incomplete"` with
+            `output: []`; Chat `content: null, reasoning: null`.
+    """
+
+    status: int | None = None
+    message: str | None = None
+    delay_s: float = 0.0
+    drop_connection: bool = False
+    cut_stream: int | None = None
+    invalid_arguments: bool = False
+    empty_incomplete: bool = False
+
+    @property
+    def replaces_reply(self) -> bool:
+        """True when the fault answers instead of the reply (not just alongside it)."""
+        return self.status is not None or self.drop_connection or self.empty_incomplete
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply:
+    """What the model generates for one model call.
+
+    Either structured parts (`reasoning`, `preamble`, `calls`, `final`), rendered in that order
+    as harmony messages, or `harmony`: a raw completion in the harmony format, parsed like vLLM
+    parses model output. A `fault` may replace or accompany the reply.
+    """
+
+    reasoning: str | None = None
+    preamble: str | None = None
+    calls: tuple[Call, ...] = ()
+    final: str | None = None
+    harmony: str | None = None
+    fault: Fault | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.calls, tuple):
+            object.__setattr__(self, "calls", tuple(self.calls))
+        structured = (
+            self.reasoning is not None
+            or self.preamble is not None
+            or bool(self.calls)
+            or self.final is not None
+        )
+        if self.harmony is not None and structured:
+            raise ValueError(
+                "a reply has either `harmony` (raw model output) or `reasoning`/`preamble`/"
+                "`calls`/`final`, not both"
+            )
+        if not structured and self.harmony is None and self.fault is None:
+            raise ValueError(
+                "an empty reply: give `reasoning`, `preamble`, `calls`, `final`, `harmony` "
+                "or `fault`"
+            )
+        if (
+            self.fault is not None
+            and not self.fault.replaces_reply
+            and not structured
+            and self.harmony is None
+        ):
+            raise ValueError(
+                "this fault does not replace the reply (it only delays, cuts or corrupts it), "
+                "so the reply needs content too"
+            )
+
+
+Responder = Callable[["RecordedRequest"], "Reply | Awaitable[Reply]"]
+"""A reply computed from the request (its parsed conversation, body, prompt)."""
+
+ScriptEntry = Reply | Responder
+
+
+def call(
+    name: str,
+    arguments: Mapping[str, Any] | str | None = None,
+    /,
+    *,
+    channel: Literal["commentary", "analysis"] = "commentary",
+    **kwargs: Any,
+) -> Call:
+    """Build a `Call`: `call("get_weather", city="Tokyo")` or `call("f", '{"broken"')`."""
+    if arguments is not None and kwargs:
+        raise TypeError("give the arguments either as a mapping/string or as keywords")
+    return Call(name, kwargs if arguments is None else arguments, channel)
+
+
+def fault(**kwargs: Any) -> Reply:
+    """A reply that is only a fault: `fault(status=503)`, `fault(drop_connection=True)`."""
+    return Reply(fault=Fault(**kwargs))
+
+
+# -- script files ---------------------------------------------------------------------------
+
+
+class ScriptError(ValueError):
+    """A script file or document that cannot be used; the message says where and what."""
+
+
+class _CallDoc(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    name: str = pydantic.Field(min_length=1)
+    arguments: dict[str, Any] | str = pydantic.Field(default_factory=dict)
+    channel: Literal["commentary", "analysis"] = "commentary"
+
+
+class _FaultDoc(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    status: int | None = pydantic.Field(default=None, ge=400, le=599)
+    message: str | None = None
+    delay_s: float = pydantic.Field(default=0.0, ge=0)
+    drop_connection: bool = False
+    cut_stream: int | None = pydantic.Field(default=None, ge=0)
+    invalid_arguments: bool = False
+    empty_incomplete: bool = False
+
+
+class _ReplyDoc(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    reasoning: str | None = None
+    preamble: str | None = None
+    calls: list[_CallDoc] = pydantic.Field(default_factory=list)
+    final: str | None = None
+    harmony: str | None = None
+    fault: _FaultDoc | None = None
+
+
+_script_adapter = pydantic.TypeAdapter(list[_ReplyDoc])
+
+
+def parse_script(document: Any, *, source: str = "<script>") -> list[Reply]:
+    """Turn a decoded YAML/JSON document (a list of reply mappings) into replies."""
+    try:
+        docs = _script_adapter.validate_python(document)
+    except pydantic.ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+            problems.append(f"  {source}: reply{where}: {error['msg']}")
+        raise ScriptError(
+            f"{source} is not a valid mock script ({len(problems)} problem"
+            f"{'s' if len(problems) != 1 else ''}):\n" + "\n".join(problems)
+        ) from None
+    replies = []
+    for index, doc in enumerate(docs):
+        try:
+            replies.append(
+                Reply(
+                    reasoning=doc.reasoning,
+                    preamble=doc.preamble,
+                    calls=tuple(Call(c.name, c.arguments, c.channel) for c in doc.calls),
+                    final=doc.final,
+                    harmony=doc.harmony,
+                    fault=Fault(**doc.fault.model_dump()) if doc.fault else None,
+                )
+            )
+        except ValueError as exc:
+            raise ScriptError(f"{source}: reply[{index}]: {exc}") from None
+    return replies
+
+
+def load_script(path: str | Path) -> list[Reply]:
+    """Load replies from a YAML or JSON file (JSON is valid YAML)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScriptError(f"cannot read mock script {str(path)!r}: {exc.strerror}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScriptError(f"{where}: invalid YAML: {problem}") from None
+    if document is None:
+        document = []
+    return parse_script(document, source=str(path))
+
+
+def as_entries(script: Sequence[ScriptEntry] | str | Path | None) -> list[ScriptEntry]:
+    """Normalise what `MockVLLM(script=...)` accepts into a list of entries."""
+    if script is None:
+        return []
+    if isinstance(script, str | Path):
+        return list(load_script(script))
+    return list(script)
