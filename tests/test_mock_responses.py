@@ -67,6 +67,7 @@ def test_reasoning_then_function_call_has_vllm_shape() -> None:
         "name": "get_weather",
         "type": "function_call",
         "id": f"fc_{hex_id}",
+        "namespace": None,
         "status": None,
     }
     assert re.fullmatch(f"resp_{HEX16}", body["id"])
@@ -106,6 +107,7 @@ def test_final_answer_turn_is_reasoning_then_message() -> None:
         "role": "assistant",
         "status": "completed",
         "type": "message",
+        "phase": None,
     }
     assert body["tool_choice"] == "none"  # no tools: auto is normalised to none
 
@@ -148,8 +150,7 @@ def test_max_output_tokens_gives_incomplete_with_partial_output() -> None:
 
 
 def test_openai_client_parses_output_and_usage() -> None:
-    with MockVLLM(weather_script()) as mock:
-        client = OpenAI(base_url=mock.url, api_key="EMPTY")
+    with MockVLLM(weather_script()) as mock, OpenAI(base_url=mock.url, api_key="EMPTY") as client:
         first = client.responses.create(model=MODEL, input="Weather in Tokyo?", tools=TOOLS)
         reasoning, fc = first.output
         assert reasoning.type == "reasoning"
@@ -173,13 +174,14 @@ def test_openai_client_parses_output_and_usage() -> None:
 
 
 async def test_streaming_event_sequence() -> None:
-    async with MockVLLM(weather_script()) as mock:
-        client = AsyncOpenAI(base_url=mock.url, api_key="EMPTY")
+    async with (
+        MockVLLM(weather_script()) as mock,
+        AsyncOpenAI(base_url=mock.url, api_key="EMPTY") as client,
+    ):
         stream = await client.responses.create(
             model=MODEL, input="Weather?", tools=TOOLS, stream=True
         )
         events = [event async for event in stream]
-        await client.close()
     types = [e.type for e in events]
     assert [e.sequence_number for e in events] == list(range(len(events)))
     assert types[:4] == [
@@ -231,11 +233,11 @@ def test_stream_wire_format_and_v0_21_quirks() -> None:
     added = [e for e in events if e["type"] == "response.output_item.added"]
     assert added[0]["item"]["id"].startswith("msg_")  # v0.21 streams reasoning ids as msg_
     assert added[0]["item"]["content"] is None
-    done_fc = [
+    done_fc = next(
         e
         for e in events
         if e["type"] == "response.output_item.done" and e["item"]["type"] == "function_call"
-    ][0]
+    )
     assert done_fc["item"]["id"] is None
     assert done_fc["item"]["sequence_number"] == -1
     reasoning_delta = next(e for e in events if e["type"] == "response.reasoning_text.delta")

@@ -1,4 +1,4 @@
-"""Chat Completions answers as vLLM serialises them for gpt-oss: object and stream chunks."""
+"""Chat Completions answers as vLLM v0.21 serialises them for gpt-oss: object and chunks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from agent_runtime.testing.completion import Completion, OutMessage
+from agent_runtime.testing.completion import CALL_TOKEN, Completion, OutMessage
 from agent_runtime.testing.conversation import ParsedRequest
 from agent_runtime.testing.profile import VLLMProfile
 from agent_runtime.testing.responses import NewId, Tick
@@ -23,19 +23,21 @@ class ChatTurn:
     created: int
     model: str
     prompt_tokens: int
+    fingerprint: str
 
 
-def _call_name(message: OutMessage) -> str | None:
-    if message.recipient is None:
-        return None
-    return message.recipient.removeprefix("functions.")
+def _call_name(message: OutMessage) -> str:
+    return (message.recipient or "").removeprefix("functions.")
 
 
-def _normalized(arguments: str) -> str:
+def _normalized(message: OutMessage) -> str:
+    """vLLM's tool parser re-dumps JSON arguments (`json.dumps`, ASCII-escaped)."""
+    if message.content_type is not None and "json" not in message.content_type:
+        return message.text
     try:
-        return json.dumps(json.loads(arguments))
+        return json.dumps(json.loads(message.text))
     except ValueError:
-        return arguments
+        return message.text
 
 
 def _reasoning_fields(text: str | None, profile: VLLMProfile) -> dict[str, Any]:
@@ -44,24 +46,21 @@ def _reasoning_fields(text: str | None, profile: VLLMProfile) -> dict[str, Any]:
     return {profile.chat_reasoning_field: text}
 
 
-def _finish_reason(completion: Completion, has_calls: bool) -> str:
-    if has_calls:
-        return "tool_calls"
-    return completion.finish_reason
+def _stop_reason(completion: Completion) -> int | None:
+    """`<|call|>` is a stop token id the engine reports; `<|return|>` is EOS and reports null."""
+    return CALL_TOKEN if completion.stop_token == CALL_TOKEN else None
 
 
-def chat_message_parts(
-    completion: Completion,
-) -> tuple[str | None, str | None, list[OutMessage]]:
-    """Reasoning text, content text and call messages, by vLLM's gpt-oss chat rules."""
-    reasoning = [m.text for m in completion.messages if m.channel == "analysis" and not m.recipient]
-    finals = [m.text for m in completion.messages if m.channel == "final" and not m.recipient]
-    preambles = [
-        m.text for m in completion.messages if m.channel == "commentary" and not m.recipient
-    ]
-    calls = [m for m in completion.messages if m.recipient is not None]
-    content = "".join(finals) if finals else ("".join(preambles) if preambles else None)
-    return ("".join(reasoning) if reasoning else None), content, calls
+def _is_call(message: OutMessage) -> bool:
+    return message.recipient is not None and message.recipient not in ("assistant", "")
+
+
+def _usage(turn: ChatTurn, completion: Completion) -> dict[str, Any]:
+    return {
+        "prompt_tokens": turn.prompt_tokens,
+        "total_tokens": turn.prompt_tokens + completion.output_tokens,
+        "completion_tokens": completion.output_tokens,
+    }
 
 
 def chat_object(
@@ -70,23 +69,26 @@ def chat_object(
     completion: Completion,
     profile: VLLMProfile,
     new_id: NewId,
-    *,
-    empty: bool = False,
 ) -> dict[str, Any]:
     """The non-streaming `chat.completion` object."""
-    reasoning, content, calls = chat_message_parts(completion)
-    if empty:
-        reasoning, content, calls = None, None, []
-    if not profile.chat_tool_parser:
-        calls = []
-    tool_calls = [
-        {
-            "id": f"chatcmpl-tool-{new_id()}",
-            "type": "function",
-            "function": {"name": _call_name(m), "arguments": _normalized(m.text)},
-        }
-        for m in calls
-    ]
+    messages = completion.messages
+    analysis = [m.text for m in messages if m.channel == "analysis" and m.recipient is None]
+    finals = [m.text for m in messages if m.channel == "final" and m.recipient is None]
+    preambles = [m.text for m in messages if m.channel == "commentary" and m.recipient is None]
+    calls = [m for m in messages if _is_call(m)]
+    if profile.chat_tool_parser:
+        content = finals[-1] if finals else (preambles[-1] if preambles else None)
+        tool_calls = [
+            {
+                "id": f"chatcmpl-tool-{new_id()}",
+                "type": "function",
+                "function": {"name": _call_name(m), "arguments": _normalized(m)},
+            }
+            for m in calls
+        ]
+    else:
+        content = "\n".join(finals + preambles) if finals or preambles else None
+        tool_calls = []
     message: dict[str, Any] = {
         "role": "assistant",
         "content": content,
@@ -97,7 +99,7 @@ def chat_object(
         "tool_calls": tool_calls,
     }
     if request.include_reasoning:
-        message.update(_reasoning_fields(reasoning, profile))
+        message.update(_reasoning_fields("\n".join(analysis) if analysis else None, profile))
     return {
         "id": turn.completion_id,
         "object": "chat.completion",
@@ -108,19 +110,14 @@ def chat_object(
                 "index": 0,
                 "message": message,
                 "logprobs": None,
-                "finish_reason": "stop" if empty else _finish_reason(completion, bool(tool_calls)),
-                "stop_reason": None if empty else completion.stop_token,
+                "finish_reason": "tool_calls" if tool_calls else completion.finish_reason,
+                "stop_reason": _stop_reason(completion),
                 "token_ids": None,
             }
         ],
         "service_tier": None,
-        "system_fingerprint": None,
-        "usage": {
-            "prompt_tokens": turn.prompt_tokens,
-            "total_tokens": turn.prompt_tokens + completion.output_tokens,
-            "completion_tokens": completion.output_tokens,
-            "prompt_tokens_details": None,
-        },
+        "system_fingerprint": turn.fingerprint,
+        "usage": {**_usage(turn, completion), "prompt_tokens_details": None},
         "prompt_logprobs": None,
         "prompt_token_ids": None,
         "prompt_text": None,
@@ -135,61 +132,68 @@ def chat_chunks(
     profile: VLLMProfile,
     new_id: NewId,
 ) -> Iterator[dict[str, Any] | Tick]:
-    """The `chat.completion.chunk` objects of a streamed answer, a `Tick` after each token."""
+    """The `chat.completion.chunk` objects of a streamed answer, a `Tick` after each token.
+
+    Tool calls are streamed whether or not the server runs a tool parser (vLLM's harmony
+    streaming is hard-wired); `parallel_tool_calls: false` keeps only the first call.
+    """
+    head = {
+        "id": turn.completion_id,
+        "object": "chat.completion.chunk",
+        "created": turn.created,
+        "model": turn.model,
+    }
 
     def chunk(delta: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None, **extra}
-        return {
-            "id": turn.completion_id,
-            "object": "chat.completion.chunk",
-            "created": turn.created,
-            "model": turn.model,
-            "choices": [choice],
-        }
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+        return {**head, "choices": [{**choice, "token_ids": None, **extra}]}
 
-    yield chunk({"role": "assistant", "content": ""})
-    call_index = -1
+    first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None}
+    yield {
+        **head,
+        "choices": [{**first, "finish_reason": None}],
+        "prompt_token_ids": None,
+        "prompt_text": None,
+    }
+    calls_done = 0
+    streamed_call = False
     current: int | None = None
     for step in completion.steps:
+        delta: dict[str, Any] = {}
         if step.message is not None:
             message = completion.messages[step.message]
-            delta: dict[str, Any] = {}
-            if message.recipient is not None and step.message != current:
-                call_index += 1
-                delta["tool_calls"] = [
-                    {
+            starting = step.message != current
+            if starting and current is not None and _is_call(completion.messages[current]):
+                calls_done += 1
+            current = step.message
+            keep = request.parallel_tool_calls or calls_done == 0
+            if _is_call(message):
+                if starting and keep:
+                    opening = {
                         "id": f"chatcmpl-tool-{new_id()}",
                         "type": "function",
-                        "index": call_index,
-                        "function": {"name": _call_name(message), "arguments": step.delta},
+                        "index": calls_done,
+                        "function": {"name": _call_name(message), "arguments": ""},
                     }
-                ]
-            elif step.delta:
-                if message.recipient is not None:
+                    delta["tool_calls"] = [opening]
+                elif step.delta and keep:
                     delta["tool_calls"] = [
-                        {"index": call_index, "function": {"arguments": step.delta}}
+                        {"index": calls_done, "function": {"arguments": step.delta}}
                     ]
-                elif message.channel == "analysis":
-                    if request.include_reasoning:
-                        delta.update(_reasoning_fields(step.delta, profile))
-                else:
-                    delta["content"] = step.delta
-            current = step.message
-            if delta:
-                yield chunk(delta, token_ids=None)
+                streamed_call = streamed_call or bool(delta)
+            elif message.channel == "analysis":
+                if step.delta and request.include_reasoning:
+                    delta.update(_reasoning_fields(step.delta, profile))
+            elif starting or step.delta:
+                delta["content"] = step.delta
+        if delta:
+            yield chunk(delta)
         yield Tick()
-    finish = _finish_reason(completion, call_index >= 0)
-    yield chunk({}, finish_reason=finish, stop_reason=completion.stop_token, token_ids=None)
+    finish = "tool_calls" if streamed_call else completion.finish_reason
+    last = chunk({}, finish_reason=finish, stop_reason=_stop_reason(completion))
+    if not request.include_usage:
+        last["system_fingerprint"] = turn.fingerprint
+    yield last
     if request.include_usage:
-        yield {
-            "id": turn.completion_id,
-            "object": "chat.completion.chunk",
-            "created": turn.created,
-            "model": turn.model,
-            "choices": [],
-            "usage": {
-                "prompt_tokens": turn.prompt_tokens,
-                "total_tokens": turn.prompt_tokens + completion.output_tokens,
-                "completion_tokens": completion.output_tokens,
-            },
-        }
+        usage = _usage(turn, completion)
+        yield {**head, "choices": [], "usage": usage, "system_fingerprint": turn.fingerprint}

@@ -31,7 +31,7 @@ def _arguments(_ctx: click.Context, _param: click.Parameter, value: str) -> dict
     return parsed
 
 
-@click.command(name="mock")
+@click.command(name="mock", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--script",
     "script_path",
@@ -46,7 +46,7 @@ def _arguments(_ctx: click.Context, _param: click.Parameter, value: str) -> dict
     type=click.IntRange(0, 65535),
     help="Port to bind; 0 picks a free one.",
 )
-@click.option("--model", default="openai/gpt-oss-20b", show_default=True, help="Served model.")
+@click.option("--model", default="openai/gpt-oss-20b", show_default=True, help="Served model name.")
 @click.option("--api-key", default=None, help="Require this bearer token on /v1/*.")
 @click.option(
     "--harmony/--no-harmony",
@@ -61,20 +61,34 @@ def _arguments(_ctx: click.Context, _param: click.Parameter, value: str) -> dict
     show_default=True,
     help="Which vLLM version to imitate.",
 )
-@click.option("--first-token-ms", default=0.0, type=click.FloatRange(0), help="Latency model.")
-@click.option("--per-token-ms", default=0.0, type=click.FloatRange(0), help="Latency model.")
+@click.option(
+    "--first-token-ms", default=0.0, type=click.FloatRange(0), help="Delay before the first token."
+)
+@click.option(
+    "--per-token-ms", default=0.0, type=click.FloatRange(0), help="Delay per generated token."
+)
 @click.option(
     "--tool-loop",
     is_flag=True,
     help="After the script, answer every call by calling --loop-tool --loop-steps times, "
     "then answering (works for any number of concurrent runs).",
 )
-@click.option("--loop-tool", default="get_weather", show_default=True)
-@click.option("--loop-steps", default=1, show_default=True, type=click.IntRange(0))
+@click.option("--loop-tool", default="get_weather", show_default=True, help="Tool the loop calls.")
 @click.option(
-    "--loop-arguments", default='{"city": "Tokyo"}', show_default=True, callback=_arguments
+    "--loop-steps",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Tool calls before the loop answers.",
 )
-@click.option("--seed", type=int, default=None, help="Repeatable ids.")
+@click.option(
+    "--loop-arguments",
+    default='{"city": "Tokyo"}',
+    show_default=True,
+    callback=_arguments,
+    help="JSON arguments of the loop's calls.",
+)
+@click.option("--seed", type=int, default=None, help="Make generated ids repeatable.")
 def mock_command(
     script_path: Path | None,
     host: str,

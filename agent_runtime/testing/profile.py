@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["LATEST", "VLLM_0_21", "Latency", "VLLMProfile"]
 
@@ -23,6 +23,8 @@ class VLLMProfile:
             tools (and `VLLM_GPT_OSS_HARMONY_SYSTEM_INSTRUCTIONS` is unset).
         normalize_arguments: re-serialise valid JSON arguments with `json.dumps` in Responses
             output (later versions); v0.21 passes the model's text through.
+        function_call_status: `status` of function calls in a Responses object: `None` in
+            v0.21, `"completed"` later.
         chat_reasoning_field: the Chat Completions field carrying reasoning: `reasoning`
             (v0.16+), or `reasoning_content` (before v0.11.1), or both (v0.11.1 to v0.15).
         chat_tool_parser: whether the server runs with `--tool-call-parser openai
@@ -36,12 +38,13 @@ class VLLMProfile:
     content_index_continues: bool = True
     instructions_need_tools: bool = True
     normalize_arguments: bool = False
+    function_call_status: Literal["completed"] | None = None
     chat_reasoning_field: Literal["reasoning", "reasoning_content", "both"] = "reasoning"
     chat_tool_parser: bool = True
 
-    def but(self, **changes: object) -> VLLMProfile:
+    def but(self, **changes: Any) -> VLLMProfile:
         """A copy with some behaviours changed: `VLLM_0_21.but(chat_tool_parser=False)`."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)
 
 
 VLLM_0_21 = VLLMProfile()
@@ -54,6 +57,7 @@ LATEST = VLLMProfile(
     content_index_continues=False,
     instructions_need_tools=False,
     normalize_arguments=True,
+    function_call_status="completed",
 )
 """vLLM after the June 2026 streaming and instruction fixes (#44330, #44608)."""
 

@@ -1,20 +1,27 @@
-"""Responses API answers as vLLM serialises them: the response object and its SSE events."""
+"""Responses API answers as vLLM v0.21 serialises them: the response object and its SSE events.
+
+Objects are dumped with every optional field as `null` (vLLM uses `model_dump(mode="json")`
+without `exclude_none`), in the field order of the openai-python models vLLM builds them from.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from agent_runtime.testing.completion import Completion, OutMessage
 from agent_runtime.testing.conversation import ParsedRequest
 from agent_runtime.testing.profile import VLLMProfile
 
-__all__ = ["Tick", "response_object", "stream_events"]
+__all__ = ["Tick", "TurnInfo", "final_status", "output_items", "response_object", "stream_events"]
 
 NewId = Callable[[], str]
 """Returns 16 fresh lowercase hex characters."""
+
+ItemKind = Literal["reasoning", "message", "function_call", "mcp_call", "web_search_call"]
+_BUILTIN_RECIPIENTS = frozenset({"python", "browser", "container"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,15 +40,28 @@ class TurnInfo:
     max_model_len: int
 
 
-def _function_name(message: OutMessage, tool_names: set[str]) -> str | None:
+def _is_function_recipient(recipient: str, tool_names: set[str]) -> bool:
+    if not recipient or recipient.startswith("<|") or recipient == "assistant":
+        return False
+    if recipient.startswith("functions."):
+        return bool(recipient.removeprefix("functions."))
+    if recipient.split(".")[0] in _BUILTIN_RECIPIENTS:
+        return False
+    return recipient in tool_names
+
+
+def item_kind(message: OutMessage, tool_names: set[str]) -> ItemKind:
+    """Which output item vLLM makes of a parsed harmony message."""
     recipient = message.recipient
     if recipient is None:
-        return None
-    if recipient.startswith("functions."):
-        return recipient.removeprefix("functions.")
-    if recipient in tool_names:
-        return recipient
-    return None
+        return "reasoning" if message.channel == "analysis" else "message"
+    if _is_function_recipient(recipient, tool_names):
+        return "function_call"
+    if recipient.startswith("browser."):
+        return "web_search_call"
+    if recipient in _BUILTIN_RECIPIENTS:
+        return "reasoning"
+    return "mcp_call"
 
 
 def _arguments(text: str, profile: VLLMProfile) -> str:
@@ -53,85 +73,101 @@ def _arguments(text: str, profile: VLLMProfile) -> str:
         return text.strip()
 
 
-def _reasoning_item(item_id: str, text: str, status: str | None) -> dict[str, Any]:
+def _reasoning_item(item_id: str, text: str | None, status: str | None) -> dict[str, Any]:
     return {
         "id": item_id,
         "summary": [],
         "type": "reasoning",
-        "content": [{"text": text, "type": "reasoning_text"}],
+        "content": None if text is None else [{"text": text, "type": "reasoning_text"}],
         "encrypted_content": None,
         "status": status,
     }
 
 
-def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
+def _text_part(text: str, logprobs: list[Any] | None) -> dict[str, Any]:
+    return {"annotations": [], "text": text, "type": "output_text", "logprobs": logprobs}
+
+
+def _message_item(item_id: str, text: str | None, status: str) -> dict[str, Any]:
     return {
         "id": item_id,
-        "content": [{"annotations": [], "text": text, "type": "output_text", "logprobs": None}],
+        "content": [] if text is None else [_text_part(text, None)],
         "role": "assistant",
         "status": status,
         "type": "message",
+        "phase": None,
     }
 
 
 def _function_call_item(
-    hex_id: str, name: str, arguments: str, status: str | None
+    item_hex: str, call_hex: str, name: str, arguments: str, status: str | None
 ) -> dict[str, Any]:
     return {
         "arguments": arguments,
-        "call_id": f"call_{hex_id}",
+        "call_id": f"call_{call_hex}",
         "name": name,
         "type": "function_call",
-        "id": f"fc_{hex_id}",
+        "id": f"fc_{item_hex}",
+        "namespace": None,
         "status": status,
     }
 
 
-def _mcp_item(item_id: str, message: OutMessage) -> dict[str, Any]:
+def _mcp_item(hex_id: str, message: OutMessage, status: str) -> dict[str, Any]:
     recipient = message.recipient or ""
-    server, _, name = recipient.partition(".")
+    segments = recipient.split(".")
     return {
-        "id": f"mcp_{item_id}",
+        "id": f"mcp_{hex_id}",
         "arguments": message.text,
-        "name": name or recipient,
-        "server_label": server,
+        "name": segments[-1],
+        "server_label": segments[0],
         "type": "mcp_call",
+        "approval_request_id": None,
         "error": None,
         "output": None,
-        "approval_request_id": None,
-        "status": "completed",
+        "status": status,
     }
+
+
+def _web_search_item(hex_id: str, message: OutMessage) -> dict[str, Any]:
+    return {
+        "id": f"ws_{hex_id}",
+        "action": {"query": message.text, "type": "search", "sources": None},
+        "status": "completed",
+        "type": "web_search_call",
+    }
+
+
+def _output_item(
+    message: OutMessage, kind: ItemKind, profile: VLLMProfile, new_id: NewId
+) -> dict[str, Any]:
+    if kind == "function_call":
+        hex_id = new_id()
+        name = (message.recipient or "").removeprefix("functions.")
+        status = "in_progress" if not message.complete else profile.function_call_status
+        return _function_call_item(hex_id, hex_id, name, _arguments(message.text, profile), status)
+    if kind == "reasoning":
+        return _reasoning_item(f"rs_{new_id()}", message.text, None)
+    if kind == "message":
+        return _message_item(
+            f"msg_{new_id()}", message.text, "completed" if message.complete else "incomplete"
+        )
+    if kind == "web_search_call":
+        return _web_search_item(new_id(), message)
+    return _mcp_item(new_id(), message, "completed" if message.complete else "in_progress")
 
 
 def output_items(
     completion: Completion, request: ParsedRequest, profile: VLLMProfile, new_id: NewId
 ) -> list[dict[str, Any]]:
-    """The `output` list vLLM builds from the parsed harmony messages."""
+    """The `output` list vLLM builds from the parsed harmony messages (fresh ids each time)."""
     tool_names = {t.name for t in request.tools}
-    items: list[dict[str, Any]] = []
+    items = []
     for message in completion.messages:
-        name = _function_name(message, tool_names)
-        if name is not None:
-            items.append(
-                _function_call_item(
-                    new_id(),
-                    name,
-                    _arguments(message.text, profile),
-                    None if message.complete else "in_progress",
-                )
-            )
-        elif message.recipient is not None:
-            items.append(_mcp_item(new_id(), message))
-        elif message.channel == "analysis":
-            items.append(_reasoning_item(f"rs_{new_id()}", message.text, None))
-        else:
-            items.append(
-                _message_item(
-                    f"msg_{new_id()}",
-                    message.text,
-                    "completed" if message.complete else "incomplete",
-                )
-            )
+        kind = item_kind(message, tool_names)
+        if kind == "web_search_call" and not message.complete:
+            continue
+        items.append(_output_item(message, kind, profile, new_id))
     return items
 
 
@@ -145,12 +181,31 @@ def _tools_echo(request: ParsedRequest) -> list[dict[str, Any]]:
                     "parameters": tool.get("parameters"),
                     "strict": tool.get("strict"),
                     "type": "function",
+                    "defer_loading": tool.get("defer_loading"),
                     "description": tool.get("description"),
                 }
             )
         else:
             echoed.append(tool)
     return echoed
+
+
+def _reasoning_echo(request: ParsedRequest) -> dict[str, Any] | None:
+    reasoning = request.body.get("reasoning")
+    if not isinstance(reasoning, dict):
+        return None
+    return {
+        "effort": reasoning.get("effort"),
+        "generate_summary": reasoning.get("generate_summary"),
+        "summary": reasoning.get("summary"),
+    }
+
+
+def _text_echo(request: ParsedRequest) -> dict[str, Any] | None:
+    text = request.body.get("text")
+    if not isinstance(text, dict):
+        return None
+    return {"format": text.get("format"), "verbosity": text.get("verbosity")}
 
 
 def _usage(completion: Completion | None, prompt_tokens: int) -> dict[str, Any]:
@@ -174,6 +229,10 @@ def _usage(completion: Completion | None, prompt_tokens: int) -> dict[str, Any]:
     }
 
 
+def _number(value: Any, default: float) -> Any:
+    return default if value is None else value
+
+
 def response_object(
     request: ParsedRequest,
     info: TurnInfo,
@@ -186,37 +245,35 @@ def response_object(
     body = request.body
     available = max(info.max_model_len - info.prompt_tokens, 0)
     max_output = available if request.max_tokens is None else min(request.max_tokens, available)
-    incomplete = {"reason": "max_output_tokens"} if status == "incomplete" else None
-    tool_choice = request.tool_choice if request.tools else "none"
     return {
         "id": info.response_id,
         "created_at": info.created_at,
-        "incomplete_details": incomplete,
+        "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
         "instructions": request.instructions,
         "metadata": body.get("metadata"),
         "model": info.model,
         "object": "response",
         "output": output,
         "parallel_tool_calls": body.get("parallel_tool_calls", True),
-        "temperature": body.get("temperature") if body.get("temperature") is not None else 1.0,
-        "tool_choice": tool_choice,
+        "temperature": _number(body.get("temperature"), 1.0),
+        "tool_choice": request.tool_choice,
         "tools": _tools_echo(request),
-        "top_p": body.get("top_p") if body.get("top_p") is not None else 1.0,
-        "background": False,
+        "top_p": _number(body.get("top_p"), 1.0),
+        "background": bool(body.get("background", False)),
         "max_output_tokens": max_output,
         "max_tool_calls": body.get("max_tool_calls"),
         "previous_response_id": None,
         "prompt": None,
-        "reasoning": body.get("reasoning"),
+        "reasoning": _reasoning_echo(request),
         "service_tier": body.get("service_tier") or "auto",
         "status": status,
-        "text": body.get("text"),
-        "top_logprobs": body.get("top_logprobs"),
+        "text": _text_echo(request),
+        "top_logprobs": None,
         "truncation": body.get("truncation") or "disabled",
         "usage": _usage(completion, info.prompt_tokens) if status != "in_progress" else None,
         "user": body.get("user"),
-        "presence_penalty": body.get("presence_penalty") or 0.0,
-        "frequency_penalty": body.get("frequency_penalty") or 0.0,
+        "presence_penalty": _number(body.get("presence_penalty"), 0.0),
+        "frequency_penalty": _number(body.get("frequency_penalty"), 0.0),
         "kv_transfer_params": None,
         "input_messages": None,
         "output_messages": None,
@@ -230,16 +287,6 @@ def final_status(completion: Completion, output: list[dict[str, Any]]) -> str:
     return "completed"
 
 
-class _Counter:
-    def __init__(self) -> None:
-        self.value = 0
-
-    def next(self) -> int:
-        value = self.value
-        self.value += 1
-        return value
-
-
 def stream_events(
     request: ParsedRequest,
     info: TurnInfo,
@@ -249,231 +296,174 @@ def stream_events(
 ) -> Iterator[dict[str, Any] | Tick]:
     """The SSE events of a streamed answer, with a `Tick` after each generated token.
 
-    The final `response.completed` carries an output parsed again with fresh ids, as vLLM's
-    streamer does (its ids do not match the streamed ones).
+    An item's events start with its first content token (header tokens send nothing). The final
+    `response.completed` carries an output built again with fresh ids, as vLLM's streamer does.
     """
-    seq = _Counter()
+    return _Streamer(request, info, completion, profile, new_id).events()
 
-    def event(kind: str, **fields: Any) -> dict[str, Any]:
-        return {"type": kind, "sequence_number": seq.next(), **fields}
 
-    snapshot = response_object(request, info, output=[], completion=None, status="in_progress")
-    yield event("response.created", response=snapshot)
-    yield event("response.in_progress", response=snapshot)
+class _Streamer:
+    def __init__(
+        self,
+        request: ParsedRequest,
+        info: TurnInfo,
+        completion: Completion,
+        profile: VLLMProfile,
+        new_id: NewId,
+    ) -> None:
+        self.request = request
+        self.info = info
+        self.completion = completion
+        self.profile = profile
+        self.new_id = new_id
+        self.tool_names = {t.name for t in request.tools}
+        self.sequence = 0
+        self.output_index = 0
+        self.content_index = -1
+        self.item: dict[str, Any] = {}
+        self.kind: ItemKind = "message"
+        self.open: int | None = None
+        self.text: list[str] = []
 
-    tool_names = {t.name for t in request.tools}
-    content_index = 0
-    open_index: int | None = None
-    output_index = -1
-    item: dict[str, Any] = {}
-    text_parts: list[str] = []
+    def event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        fields["sequence_number"] = self.sequence
+        fields["type"] = kind
+        self.sequence += 1
+        return dict(sorted(fields.items()))
 
-    def close() -> Iterator[dict[str, Any]]:
-        nonlocal content_index
-        message = completion.messages[open_index] if open_index is not None else None
-        if message is None:
+    def events(self) -> Iterator[dict[str, Any] | Tick]:
+        snapshot = response_object(
+            self.request, self.info, output=[], completion=None, status="in_progress"
+        )
+        yield self.event("response.created", response=snapshot)
+        yield self.event("response.in_progress", response=snapshot)
+        for step in self.completion.steps:
+            if step.message != self.open:
+                yield from self.close()
+            if step.message is not None and step.delta:
+                if self.open is None:
+                    yield from self.start(step.message)
+                self.text.append(step.delta)
+                yield self.delta(step.delta)
+            yield Tick()
+        yield from self.close()
+        output = output_items(self.completion, self.request, self.profile, self.new_id)
+        status = final_status(self.completion, output)
+        final = response_object(
+            self.request, self.info, output=output, completion=self.completion, status=status
+        )
+        yield self.event("response.completed", response=final)
+
+    def start(self, index: int) -> Iterator[dict[str, Any]]:
+        message = self.completion.messages[index]
+        self.open = index
+        self.text = []
+        self.kind = item_kind(message, self.tool_names)
+        hex_id = self.new_id()
+        if self.kind == "function_call":
+            # v0.21 draws the call_id hex separately from the item id hex.
+            call_hex = self.new_id() if self.profile.function_call_done_id_null else hex_id
+            name = (message.recipient or "").removeprefix("functions.")
+            self.item = _function_call_item(hex_id, call_hex, name, "", "in_progress")
+        elif self.kind == "reasoning":
+            prefix = self.profile.streamed_reasoning_id_prefix
+            self.item = _reasoning_item(f"{prefix}_{hex_id}", None, "in_progress")
+        elif self.kind == "message":
+            self.item = _message_item(f"msg_{hex_id}", None, "in_progress")
+        elif self.kind == "web_search_call":
+            self.item = _web_search_item(hex_id, message) | {"status": "in_progress"}
+        else:
+            self.item = _mcp_item(hex_id, message, "in_progress") | {"arguments": ""}
+        if self.kind in ("reasoning", "message"):
+            if self.profile.content_index_continues:
+                self.content_index += 1
+            else:
+                self.content_index = 0
+        yield self.event(
+            "response.output_item.added", item=dict(self.item), output_index=self.output_index
+        )
+        where = {
+            "item_id": self.item["id"],
+            "output_index": self.output_index,
+            "content_index": self.content_index,
+        }
+        if self.kind == "reasoning":
+            part = {"text": "", "type": "reasoning_text"}
+            yield self.event("response.reasoning_part.added", part=part, **where)
+        elif self.kind == "message":
+            yield self.event("response.content_part.added", part=_text_part("", []), **where)
+
+    def delta(self, delta: str) -> dict[str, Any]:
+        item_id, index = self.item["id"], self.output_index
+        if self.kind == "reasoning":
+            return self.event(
+                "response.reasoning_text.delta",
+                item_id=item_id,
+                output_index=index,
+                content_index=self.content_index,
+                delta=delta,
+            )
+        if self.kind == "message":
+            return self.event(
+                "response.output_text.delta",
+                item_id=item_id,
+                output_index=index,
+                content_index=self.content_index,
+                delta=delta,
+                logprobs=[],
+            )
+        if self.kind == "function_call":
+            return self.event(
+                "response.function_call_arguments.delta",
+                item_id=item_id,
+                output_index=index,
+                delta=delta,
+            )
+        return self.event(
+            "response.mcp_call_arguments.delta", item_id=item_id, output_index=index, delta=delta
+        )
+
+    def close(self) -> Iterator[dict[str, Any]]:
+        """The done events of the open item; none for an item cut short by `length`."""
+        if self.open is None:
             return
-        text = "".join(text_parts)
-        yield from _close_item(
-            event, item, message, text, output_index, content_index, profile, tool_names
-        )
-        if profile.content_index_continues:
-            content_index += 1
-
-    for step in completion.steps:
-        if step.message is not None and step.message != open_index:
-            yield from close()
-            open_index = step.message
-            output_index += 1
-            text_parts = []
-            message = completion.messages[open_index]
-            if not profile.content_index_continues:
-                content_index = 0
-            item = _open_item(message, new_id(), profile, tool_names)
-            yield from _open_events(event, item, message, output_index, content_index, tool_names)
-        if step.message is not None and step.delta:
-            text_parts.append(step.delta)
-            yield _delta_event(event, item, step.delta, output_index, content_index)
-        yield Tick()
-    yield from close()
-
-    output = output_items(completion, request, profile, new_id)
-    status = final_status(completion, output)
-    final = response_object(request, info, output=output, completion=completion, status=status)
-    yield event("response.completed", response=final)
-
-
-def _open_item(
-    message: OutMessage, hex_id: str, profile: VLLMProfile, tool_names: set[str]
-) -> dict[str, Any]:
-    name = _function_name(message, tool_names)
-    if name is not None:
-        other = hex_id[::-1] if profile.function_call_done_id_null else hex_id
-        return {
-            "arguments": "",
-            "call_id": f"call_{other}",
-            "name": name,
-            "type": "function_call",
-            "id": f"fc_{hex_id}",
-            "status": "in_progress",
+        message = self.completion.messages[self.open]
+        self.open = None
+        if not message.complete:
+            return
+        text = "".join(self.text)
+        where = {
+            "item_id": self.item["id"],
+            "output_index": self.output_index,
+            "content_index": self.content_index,
         }
-    if message.recipient is None and message.channel == "analysis":
-        return {
-            "id": f"{profile.streamed_reasoning_id_prefix}_{hex_id}",
-            "summary": [],
-            "type": "reasoning",
-            "content": None,
-            "encrypted_content": None,
-            "status": "in_progress",
-        }
-    if message.recipient is not None:
-        return {"type": "mcp_call", "id": f"mcp_{hex_id}", "status": "in_progress"}
-    return {
-        "id": f"msg_{hex_id}",
-        "content": [],
-        "role": "assistant",
-        "status": "in_progress",
-        "type": "message",
-    }
-
-
-def _open_events(
-    event: Callable[..., dict[str, Any]],
-    item: dict[str, Any],
-    message: OutMessage,
-    output_index: int,
-    content_index: int,
-    tool_names: set[str],
-) -> Iterator[dict[str, Any]]:
-    yield event("response.output_item.added", output_index=output_index, item=dict(item))
-    kind = item["type"]
-    if kind == "reasoning":
-        yield event(
-            "response.reasoning_part.added",
-            item_id=item["id"],
-            output_index=output_index,
-            content_index=content_index,
-            part={"text": "", "type": "reasoning_text"},
-        )
-    elif kind == "message":
-        yield event(
-            "response.content_part.added",
-            item_id=item["id"],
-            output_index=output_index,
-            content_index=content_index,
-            part={"annotations": [], "text": "", "type": "output_text", "logprobs": []},
-        )
-
-
-def _delta_event(
-    event: Callable[..., dict[str, Any]],
-    item: dict[str, Any],
-    delta: str,
-    output_index: int,
-    content_index: int,
-) -> dict[str, Any]:
-    kind = item["type"]
-    if kind == "reasoning":
-        return event(
-            "response.reasoning_text.delta",
-            item_id=item["id"],
-            output_index=output_index,
-            content_index=content_index,
-            delta=delta,
-        )
-    if kind == "function_call":
-        return event(
-            "response.function_call_arguments.delta",
-            item_id=item["id"],
-            output_index=output_index,
-            delta=delta,
-        )
-    if kind == "message":
-        return event(
-            "response.output_text.delta",
-            item_id=item["id"],
-            output_index=output_index,
-            content_index=content_index,
-            delta=delta,
-            logprobs=[],
-        )
-    return event(
-        "response.mcp_call_arguments.delta",
-        item_id=item["id"],
-        output_index=output_index,
-        delta=delta,
-    )
-
-
-def _close_item(
-    event: Callable[..., dict[str, Any]],
-    item: dict[str, Any],
-    message: OutMessage,
-    text: str,
-    output_index: int,
-    content_index: int,
-    profile: VLLMProfile,
-    tool_names: set[str],
-) -> Iterator[dict[str, Any]]:
-    kind = item["type"]
-    item_id = item["id"]
-    status = "completed" if message.complete else "incomplete"
-    if kind == "reasoning":
-        yield event(
-            "response.reasoning_text.done",
-            item_id=item_id,
-            output_index=output_index,
-            content_index=content_index,
-            text=text,
-        )
-        part: dict[str, Any] = {"text": text, "type": "reasoning_text"}
-        yield event(
-            "response.reasoning_part.done",
-            item_id=item_id,
-            output_index=output_index,
-            content_index=content_index,
-            part=part,
-        )
-        done = {**item, "content": [part], "status": status}
-        yield event("response.output_item.done", output_index=output_index, item=done)
-    elif kind == "message":
-        yield event(
-            "response.output_text.done",
-            item_id=item_id,
-            output_index=output_index,
-            content_index=content_index,
-            text=text,
-            logprobs=[],
-        )
-        part = {
-            "annotations": [],
-            "text": text,
-            "type": "output_text",
-            "logprobs": None,
-        }
-        yield event(
-            "response.content_part.done",
-            item_id=item_id,
-            output_index=output_index,
-            content_index=content_index,
-            part=part,
-        )
-        done = {**item, "content": [part], "status": status}
-        yield event("response.output_item.done", output_index=output_index, item=done)
-    elif kind == "function_call":
-        arguments = _arguments(text, profile)
-        yield event(
-            "response.function_call_arguments.done",
-            item_id=item_id,
-            output_index=output_index,
-            name=item["name"],
-            arguments=arguments,
-        )
-        done = {**item, "arguments": arguments, "status": "completed"}
-        if profile.function_call_done_id_null:
-            done["id"] = None
-            done.update(item_id=item_id, output_index=output_index, sequence_number=-1)
-        yield event("response.output_item.done", output_index=output_index, item=done)
-    else:
-        done = {**_mcp_item(item_id.removeprefix("mcp_"), message), "arguments": text}
-        yield event("response.output_item.done", output_index=output_index, item=done)
+        if self.kind == "reasoning":
+            part = {"text": text, "type": "reasoning_text"}
+            yield self.event("response.reasoning_text.done", text=text, **where)
+            yield self.event("response.reasoning_part.done", part=part, **where)
+            done = _reasoning_item(self.item["id"], text, "completed")
+        elif self.kind == "message":
+            yield self.event("response.output_text.done", text=text, logprobs=[], **where)
+            yield self.event("response.content_part.done", part=_text_part(text, None), **where)
+            done = _message_item(self.item["id"], text, "completed")
+        elif self.kind == "function_call":
+            arguments = _arguments(text, self.profile)
+            yield self.event(
+                "response.function_call_arguments.done",
+                item_id=self.item["id"],
+                output_index=self.output_index,
+                name=self.item["name"],
+                arguments=arguments,
+            )
+            done = {**self.item, "arguments": arguments, "status": "completed"}
+            if self.profile.function_call_done_id_null:
+                done.update(
+                    id=None,
+                    item_id=self.item["id"],
+                    output_index=self.output_index,
+                    sequence_number=-1,
+                )
+        else:
+            done = {**self.item, "arguments": text, "status": "completed"}
+        yield self.event("response.output_item.done", item=done, output_index=self.output_index)
+        self.output_index += 1

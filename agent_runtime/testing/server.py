@@ -17,19 +17,19 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from agent_runtime.testing.chat import ChatTurn, chat_chunks, chat_object
-from agent_runtime.testing.completion import Completion, HarmonyParseError, generate
+from agent_runtime.testing.completion import Completion, HarmonyParseError, Step, generate
 from agent_runtime.testing.conversation import (
     ParsedRequest,
     parse_chat_request,
     parse_responses_request,
 )
-from agent_runtime.testing.errors import VLLMHTTPError
+from agent_runtime.testing.errors import VLLMHTTPError, validation_error
 from agent_runtime.testing.harmony import PromptRenderer, estimate_prompt_tokens
 from agent_runtime.testing.profile import VLLM_0_21, Latency, VLLMProfile
 from agent_runtime.testing.recording import RecordedRequest
@@ -67,6 +67,10 @@ class _Disconnected(Exception):
     """The client went away before the answer was complete."""
 
 
+class _ResponderError(Exception):
+    """A responder function of the script failed."""
+
+
 class MockVLLM:
     """A mock of vLLM's OpenAI-compatible server for gpt-oss, for tests and offline demos.
 
@@ -85,8 +89,9 @@ class MockVLLM:
             such calls get a 500 error that says the script ran out.
         host: the address to bind; loopback only.
         port: the port to bind; 0 picks a free one.
-        model: the served model name (`GET /v1/models`).
-        served_model_names: extra names accepted in requests (vLLM's `--served-model-name`).
+        model: the model vLLM was started with (`root` in `GET /v1/models`).
+        served_model_names: the names clients use (vLLM's `--served-model-name`); the first is
+            what answers report as `model`. Default: `model` itself.
         api_key: require `Authorization: Bearer <api_key>` on `/v1/*`, as `vllm serve --api-key`.
         harmony: render each request into the exact harmony prompt (needs openai-harmony's
             vocabulary) and count tokens with the real tokenizer.
@@ -119,19 +124,21 @@ class MockVLLM:
             raise ValueError(f"MockVLLM binds to loopback only, not {host!r}")
         self.host = host
         self.model = model
-        self.served_model_names = (model, *served_model_names)
+        self.served_model_names = tuple(served_model_names) or (model,)
         self.api_key = api_key
         self.latency = latency or Latency()
         self.profile = profile
         self.max_model_len = max_model_len
         self.default = default
         self.requests: list[RecordedRequest] = []
+        self.internal_errors: list[Exception] = []
         self._entries: deque[ScriptEntry] = deque(as_entries(script))
         self._script_length = len(self._entries)
         self._served = 0
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
         self._renderer = PromptRenderer(start_date=start_date) if harmony else None
+        self._fingerprint = f"vllm-{profile.version}-{self._rng.getrandbits(32):08x}"
         self._requested_port = port
         self._port: int | None = None
         self._server: uvicorn.Server | None = None
@@ -177,6 +184,7 @@ class MockVLLM:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock.bind((self.host, self._requested_port))
         except OSError as exc:
@@ -333,13 +341,23 @@ class MockVLLM:
             await self._dispatch(record, scope, receive, send)
         except _Disconnected:
             record.disconnected = True
+        except Exception as exc:
+            # A bug in the mock itself: answer like vLLM's catch-all, and keep it for tests.
+            logger.exception("MockVLLM failed on %s %s", record.method, record.path)
+            self.internal_errors.append(exc)
+            error = VLLMHTTPError(
+                500, f"MockVLLM internal error: {exc!r}", type="InternalServerError"
+            )
+            record.error = error.body()
+            if record.status is None:
+                await _send_json(send, record, 500, error.body())
 
     async def _dispatch(
         self, record: RecordedRequest, scope: Scope, receive: Receive, send: Send
     ) -> None:
         path, method = record.path, record.method
         if (
-            path.startswith("/v1")
+            path.startswith(("/v1", "/v2", "/inference"))
             and self.api_key is not None
             and record.headers.get("authorization") != f"Bearer {self.api_key}"
         ):
@@ -378,7 +396,7 @@ class MockVLLM:
             "object": "list",
             "data": [
                 {
-                    "id": self.model,
+                    "id": name,
                     "object": "model",
                     "created": created,
                     "owned_by": "vllm",
@@ -402,6 +420,7 @@ class MockVLLM:
                         }
                     ],
                 }
+                for name in self.served_model_names
             ],
         }
 
@@ -411,17 +430,25 @@ class MockVLLM:
     def _parse(self, record: RecordedRequest) -> ParsedRequest:
         content_type = record.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() != "application/json":
+            problem = "Unsupported Media Type: Only 'application/json' is allowed"
             raise VLLMHTTPError(
-                400,
-                "Unsupported Media Type: Only 'application/json' is allowed",
-                type="Bad Request",
+                400, f"1 validation error:\n  {problem} {[problem]!r}", type="Bad Request"
             )
-        try:
-            record.json = json.loads(record.body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise VLLMHTTPError(
-                400, f"JSON decode error: {exc}", type="Bad Request", param=None
-            ) from None
+        assert record.api is not None
+        if record.body.strip():
+            try:
+                record.json = json.loads(record.body)
+            except ValueError as exc:
+                position = exc.pos if isinstance(exc, json.JSONDecodeError) else 0
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                error = {
+                    "type": "json_invalid",
+                    "loc": ("body", position),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": reason},
+                }
+                raise validation_error(record.api, [error]) from None
         if record.api == "responses":
             parsed = parse_responses_request(record.json, served_models=self.served_model_names)
         else:
@@ -435,14 +462,21 @@ class MockVLLM:
             tokens = self._renderer.render(parsed, self.profile)
             record.prompt_token_ids = tuple(tokens)
             record.prompt = self._renderer.decode(tokens)
-        if self._prompt_tokens(record, parsed) >= self.max_model_len:
+        length = self._prompt_tokens(record, parsed)
+        if parsed.api == "responses" and length >= self.max_model_len:
             raise VLLMHTTPError(
                 400,
-                f"This model's maximum context length is {self.max_model_len} tokens. However, "
-                f"your request has {self._prompt_tokens(record, parsed)} input tokens. Please "
-                "reduce the length of the input messages.",
+                f"The engine prompt length {length} exceeds the max_model_len "
+                f"{self.max_model_len}. Please reduce prompt.",
                 type="invalid_request_error",
                 param="input",
+            )
+        if parsed.api == "chat_completions" and length > self.max_model_len:
+            raise VLLMHTTPError(
+                400,
+                f"Input length ({length}) exceeds model's maximum context length "
+                f"({self.max_model_len}).",
+                type="BadRequestError",
             )
         return parsed
 
@@ -458,17 +492,28 @@ class MockVLLM:
             return None
         if isinstance(entry, Reply):
             return entry
-        result = entry(record)
-        if inspect.isawaitable(result):
-            result = await result
+        try:
+            result = entry(record)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            raise _ResponderError(f"the responder {entry!r} raised {exc!r}") from exc
         if not isinstance(result, Reply):
-            raise TypeError(f"a responder must return a Reply, not {type(result).__name__}")
+            raise _ResponderError(
+                f"the responder {entry!r} returned {type(result).__name__}, not a Reply"
+            )
         return result
 
     async def _answer(
         self, record: RecordedRequest, parsed: ParsedRequest, receive: Receive, send: Send
     ) -> None:
-        reply = await self._reply_for(record)
+        try:
+            reply = await self._reply_for(record)
+        except _ResponderError as exc:
+            error = VLLMHTTPError(500, f"MockVLLM: {exc}", type="InternalServerError")
+            record.error = error.body()
+            await _send_json(send, record, 500, error.body())
+            return
         if reply is None:
             error = VLLMHTTPError(
                 500,
@@ -507,15 +552,16 @@ class MockVLLM:
                     invalid_arguments=invalid,
                 )
             except HarmonyParseError as exc:
-                await self._harmony_failure(record, parsed, exc, send, watch)
+                await self._harmony_failure(record, parsed, exc, send)
                 return
-            empty = fault is not None and fault.empty_incomplete
+            if fault is not None and fault.empty_incomplete:
+                completion = _lost_completion(completion)
             cut = fault.cut_stream if fault is not None else None
             if parsed.stream:
-                await self._stream(record, parsed, completion, send, watch, cut, empty)
+                await self._stream(record, parsed, completion, send, watch, cut)
             else:
                 await watch.sleep(self.latency.total(completion.output_tokens))
-                payload = self._object(record, parsed, completion, empty)
+                payload = self._object(record, parsed, completion)
                 record.response = payload
                 if cut is not None:
                     data = json.dumps(payload).encode()
@@ -530,22 +576,13 @@ class MockVLLM:
             watch.close()
 
     def _object(
-        self, record: RecordedRequest, parsed: ParsedRequest, completion: Completion, empty: bool
+        self, record: RecordedRequest, parsed: ParsedRequest, completion: Completion
     ) -> dict[str, Any]:
         prompt_tokens = self._prompt_tokens(record, parsed)
         if parsed.api == "chat_completions":
-            turn = ChatTurn(
-                completion_id=f"chatcmpl-{self._new_id()}",
-                created=int(time.time()),
-                model=parsed.model or self.model,
-                prompt_tokens=prompt_tokens,
-            )
-            return chat_object(parsed, turn, completion, self.profile, self._new_id, empty=empty)
+            turn = self._chat_turn(record, prompt_tokens)
+            return chat_object(parsed, turn, completion, self.profile, self._new_id)
         info = self._turn_info(parsed, prompt_tokens)
-        if empty:
-            return response_object(
-                parsed, info, output=[], completion=completion, status="incomplete"
-            )
         output = output_items(completion, parsed, self.profile, self._new_id)
         status = final_status(completion, output)
         return response_object(parsed, info, output=output, completion=completion, status=status)
@@ -555,9 +592,19 @@ class MockVLLM:
         return TurnInfo(
             response_id=request_id if isinstance(request_id, str) else f"resp_{self._new_id()}",
             created_at=int(time.time()),
-            model=parsed.model or self.model,
+            model=self.served_model_names[0],
             prompt_tokens=prompt_tokens,
             max_model_len=self.max_model_len,
+        )
+
+    def _chat_turn(self, record: RecordedRequest, prompt_tokens: int) -> ChatTurn:
+        request_id = record.headers.get("x-request-id") or self._new_id()
+        return ChatTurn(
+            completion_id=f"chatcmpl-{request_id}",
+            created=int(time.time()),
+            model=self.served_model_names[0],
+            prompt_tokens=prompt_tokens,
+            fingerprint=self._fingerprint,
         )
 
     async def _stream(
@@ -568,26 +615,15 @@ class MockVLLM:
         send: Send,
         watch: _DisconnectWatch,
         cut: int | None,
-        empty: bool,
     ) -> None:
         prompt_tokens = self._prompt_tokens(record, parsed)
         items: Iterable[dict[str, Any] | Tick]
         if parsed.api == "chat_completions":
-            turn = ChatTurn(
-                completion_id=f"chatcmpl-{self._new_id()}",
-                created=int(time.time()),
-                model=parsed.model or self.model,
-                prompt_tokens=prompt_tokens,
-            )
-            if empty:
-                completion = _empty_completion(completion)
+            turn = self._chat_turn(record, prompt_tokens)
             items = chat_chunks(parsed, turn, completion, self.profile, self._new_id)
         else:
             info = self._turn_info(parsed, prompt_tokens)
-            if empty:
-                items = _empty_stream(parsed, info, completion)
-            else:
-                items = stream_events(parsed, info, completion, self.profile, self._new_id)
+            items = stream_events(parsed, info, completion, self.profile, self._new_id)
         await _start(send, record, 200, _SSE_HEADERS)
         await self._pump(record, parsed, items, send, watch, cut)
 
@@ -640,34 +676,45 @@ class MockVLLM:
         parsed: ParsedRequest,
         exc: HarmonyParseError,
         send: Send,
-        watch: _DisconnectWatch,
     ) -> None:
-        """Raw harmony that does not parse: vLLM answers 500, or cuts a stream mid-way."""
-        record.error = str(exc)
+        """Model output harmony cannot parse (vllm#23567, #51977): a 500, or a broken stream.
+
+        A Responses stream stops without `response.completed`; a Chat stream reports the error
+        in-band, then `[DONE]`.
+        """
+        error = VLLMHTTPError(500, str(exc), type="InternalServerError")
+        record.error = error.body()
         if not parsed.stream:
-            error = VLLMHTTPError(500, "Internal server error", type="InternalServerError")
             await _send_json(send, record, 500, error.body())
             return
-        truncated = generate(
-            Reply(harmony="<|channel|>analysis<|message|>"),
-            encoding=self._renderer.encoding if self._renderer else None,
-            max_tokens=None,
-        )
-        prompt_tokens = self._prompt_tokens(record, parsed)
-        items: Iterator[dict[str, Any] | Tick]
-        if parsed.api == "chat_completions":
-            turn = ChatTurn(
-                completion_id=f"chatcmpl-{self._new_id()}",
-                created=int(time.time()),
-                model=parsed.model or self.model,
-                prompt_tokens=prompt_tokens,
-            )
-            items = chat_chunks(parsed, turn, truncated, self.profile, self._new_id)
-        else:
-            info = self._turn_info(parsed, prompt_tokens)
-            items = stream_events(parsed, info, truncated, self.profile, self._new_id)
         await _start(send, record, 200, _SSE_HEADERS)
-        await self._pump(record, parsed, items, send, watch, cut=2)
+        prompt_tokens = self._prompt_tokens(record, parsed)
+        if parsed.api == "chat_completions":
+            turn = self._chat_turn(record, prompt_tokens)
+            nothing = Completion(
+                messages=(), steps=(), reasoning_tokens=0, finish_reason="stop", stop_token=None
+            )
+            first = next(iter(chat_chunks(parsed, turn, nothing, self.profile, self._new_id)))
+            assert isinstance(first, dict)
+            record.events.extend([first, error.body()])
+            body = f"data: {json.dumps(first)}\n\ndata: {json.dumps(error.body())}\n\n"
+            await send({"type": "http.response.body", "body": (body + "data: [DONE]\n\n").encode()})
+            return
+        snapshot = response_object(
+            parsed,
+            self._turn_info(parsed, prompt_tokens),
+            output=[],
+            completion=None,
+            status="in_progress",
+        )
+        events = [
+            {"response": snapshot, "sequence_number": 0, "type": "response.created"},
+            {"response": snapshot, "sequence_number": 1, "type": "response.in_progress"},
+        ]
+        record.events.extend(events)
+        body = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+        await send({"type": "http.response.body", "body": body.encode(), "more_body": True})
+        _abort(send, record)
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -690,24 +737,16 @@ def _reasoning_of(record: RecordedRequest) -> list[str]:
     return []
 
 
-def _empty_completion(completion: Completion) -> Completion:
+def _lost_completion(completion: Completion, tokens: int = 16) -> Completion:
+    """Tokens were generated but nothing parseable came out (vllm#41902, BrowseComp-Plus#15)."""
+    count = max(completion.output_tokens, tokens)
     return Completion(
         messages=(),
-        steps=tuple(type(s)(None, "") for s in completion.steps),
-        reasoning_tokens=0,
-        finish_reason="stop",
+        steps=tuple(Step(None, "") for _ in range(count)),
+        reasoning_tokens=count,
+        finish_reason="length",
         stop_token=None,
     )
-
-
-def _empty_stream(
-    parsed: ParsedRequest, info: TurnInfo, completion: Completion
-) -> Iterator[dict[str, Any] | Tick]:
-    snapshot = response_object(parsed, info, output=[], completion=None, status="in_progress")
-    yield {"type": "response.created", "sequence_number": 0, "response": snapshot}
-    yield {"type": "response.in_progress", "sequence_number": 1, "response": snapshot}
-    final = response_object(parsed, info, output=[], completion=completion, status="incomplete")
-    yield {"type": "response.completed", "sequence_number": 2, "response": final}
 
 
 def _default_fault_message(status: int) -> str:

@@ -1,0 +1,52 @@
+"""The public names of the package are pinned: changing them is a decision, not an accident."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import agent_runtime
+import agent_runtime.testing
+
+
+def test_package_api() -> None:
+    assert agent_runtime.__all__ == ["AgentRuntimeError", "__version__"]
+
+
+def test_testing_api() -> None:
+    assert agent_runtime.testing.__all__ == [
+        "LATEST",
+        "VLLM_0_21",
+        "Call",
+        "Fault",
+        "FunctionCallRecord",
+        "FunctionOutputRecord",
+        "HarmonyUnavailableError",
+        "Latency",
+        "MockVLLM",
+        "PromptMessage",
+        "RecordedRequest",
+        "Reply",
+        "Responder",
+        "ScriptEntry",
+        "ScriptError",
+        "ToolLoop",
+        "VLLMProfile",
+        "call",
+        "fault",
+        "load_encoding",
+        "load_script",
+        "parse_script",
+    ]
+    for name in agent_runtime.testing.__all__:
+        assert hasattr(agent_runtime.testing, name)
+
+
+def test_importing_the_package_has_no_heavy_imports() -> None:
+    code = (
+        "import sys, agent_runtime, agent_runtime.testing; "
+        "print(sorted(m for m in ('agents', 'openai', 'uvicorn', 'openai_harmony') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

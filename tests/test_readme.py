@@ -1,0 +1,36 @@
+"""The README's commands and its example test are the real ones."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one() -> None:
+    first_block = re.search(r"```bash\n(.*?)```", README, re.S)
+    assert first_block is not None
+    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
+    assert commands == ["scripts/demo", "scripts/test"]
+    assert README.index("```bash") < README.index("## ")
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert ci[-1] == "scripts/test"
+
+
+def test_testing_your_agents_example_runs(pytester: pytest.Pytester) -> None:
+    section = README.split("### Testing your agents", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+        "filterwarnings = error\n"
+    )
+    pytester.makepyfile(test_example=code.group(1))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--block-network")
+    result.assert_outcomes(passed=1)
