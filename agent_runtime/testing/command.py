@@ -134,6 +134,7 @@ def mock_command(
             profile=_PROFILES[profile],
             latency=Latency(first_token_s=first_token_ms / 1000, per_token_s=per_token_ms / 1000),
             seed=seed,
+            keep_requests=1000,
         )
         mock.start()
     except ValueError as exc:

@@ -70,6 +70,7 @@ class RecordedRequest:
     tool_names: tuple[str, ...] = ()
     prompt: str | None = None
     prompt_token_ids: tuple[int, ...] | None = None
+    prompt_tokens: int = 0
     reply: Reply | None = None
     reply_index: int | None = None
     response: Any = None

@@ -101,6 +101,8 @@ class MockVLLM:
         seed: make generated ids repeatable.
         start_date: the `Current date:` of harmony system messages (YYYY-MM-DD), as
             `VLLM_SYSTEM_START_DATE`; today by default.
+        keep_requests: record only the last N requests (a long-running server); all by
+            default.
     """
 
     def __init__(
@@ -119,6 +121,7 @@ class MockVLLM:
         max_model_len: int = 131072,
         seed: int | None = None,
         start_date: str | None = None,
+        keep_requests: int | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError(f"MockVLLM binds to loopback only, not {host!r}")
@@ -130,7 +133,9 @@ class MockVLLM:
         self.profile = profile
         self.max_model_len = max_model_len
         self.default = default
-        self.requests: list[RecordedRequest] = []
+        self.requests: deque[RecordedRequest] = deque(maxlen=keep_requests)
+        self._received = 0
+        self._model_calls = 0
         self.internal_errors: list[Exception] = []
         self._entries: deque[ScriptEntry] = deque(as_entries(script))
         self._script_length = len(self._entries)
@@ -182,7 +187,7 @@ class MockVLLM:
         if self._renderer is not None:
             self._renderer.load()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
@@ -330,12 +335,13 @@ class MockVLLM:
         body = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         record = RecordedRequest(
-            index=len(self.requests),
+            index=self._received,
             method=scope["method"],
             path=scope["path"],
             headers=headers,
             body=body,
         )
+        self._received += 1
         self.requests.append(record)
         try:
             await self._dispatch(record, scope, receive, send)
@@ -382,6 +388,7 @@ class MockVLLM:
             await _send_json(send, record, 405, {"detail": "Method Not Allowed"})
             return
         record.api = api  # type: ignore[assignment]
+        self._model_calls += 1
         try:
             parsed = self._parse(record)
         except VLLMHTTPError as exc:
@@ -462,7 +469,11 @@ class MockVLLM:
             tokens = self._renderer.render(parsed, self.profile)
             record.prompt_token_ids = tuple(tokens)
             record.prompt = self._renderer.decode(tokens)
-        length = self._prompt_tokens(record, parsed)
+        if record.prompt_token_ids is not None:
+            record.prompt_tokens = len(record.prompt_token_ids)
+        else:
+            record.prompt_tokens = estimate_prompt_tokens(parsed)
+        length = record.prompt_tokens
         if parsed.api == "responses" and length >= self.max_model_len:
             raise VLLMHTTPError(
                 400,
@@ -479,11 +490,6 @@ class MockVLLM:
                 type="BadRequestError",
             )
         return parsed
-
-    def _prompt_tokens(self, record: RecordedRequest, parsed: ParsedRequest) -> int:
-        if record.prompt_token_ids is not None:
-            return len(record.prompt_token_ids)
-        return estimate_prompt_tokens(parsed)
 
     async def _reply_for(self, record: RecordedRequest) -> Reply | None:
         entry, index = self._next_entry()
@@ -518,7 +524,7 @@ class MockVLLM:
             error = VLLMHTTPError(
                 500,
                 f"MockVLLM: no scripted reply left for model request "
-                f"{len(self.model_requests) - 1} "
+                f"{self._model_calls - 1} "
                 f"(the script had {self._script_length}). Add replies or pass default=.",
                 type="InternalServerError",
             )
@@ -578,7 +584,7 @@ class MockVLLM:
     def _object(
         self, record: RecordedRequest, parsed: ParsedRequest, completion: Completion
     ) -> dict[str, Any]:
-        prompt_tokens = self._prompt_tokens(record, parsed)
+        prompt_tokens = record.prompt_tokens
         if parsed.api == "chat_completions":
             turn = self._chat_turn(record, prompt_tokens)
             return chat_object(parsed, turn, completion, self.profile, self._new_id)
@@ -616,7 +622,7 @@ class MockVLLM:
         watch: _DisconnectWatch,
         cut: int | None,
     ) -> None:
-        prompt_tokens = self._prompt_tokens(record, parsed)
+        prompt_tokens = record.prompt_tokens
         items: Iterable[dict[str, Any] | Tick]
         if parsed.api == "chat_completions":
             turn = self._chat_turn(record, prompt_tokens)
@@ -688,7 +694,7 @@ class MockVLLM:
             await _send_json(send, record, 500, error.body())
             return
         await _start(send, record, 200, _SSE_HEADERS)
-        prompt_tokens = self._prompt_tokens(record, parsed)
+        prompt_tokens = record.prompt_tokens
         if parsed.api == "chat_completions":
             turn = self._chat_turn(record, prompt_tokens)
             nothing = Completion(
