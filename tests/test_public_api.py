@@ -10,7 +10,36 @@ import agent_runtime.testing
 
 
 def test_package_api() -> None:
-    assert agent_runtime.__all__ == ["AgentRuntimeError", "__version__"]
+    assert agent_runtime.__all__ == [
+        "AgentChanged",
+        "AgentRuntimeError",
+        "BackendError",
+        "BackendUnavailableError",
+        "Config",
+        "ConfigError",
+        "ConfigProblem",
+        "Handoff",
+        "Message",
+        "Reasoning",
+        "ReasoningDelta",
+        "RunError",
+        "RunEvent",
+        "RunFinished",
+        "RunItem",
+        "RunLimitError",
+        "RunResult",
+        "Runtime",
+        "SessionStore",
+        "TextDelta",
+        "ToolCall",
+        "ToolResolutionError",
+        "ToolResult",
+        "Usage",
+        "__version__",
+        "load_config",
+    ]
+    for name in agent_runtime.__all__:
+        assert hasattr(agent_runtime, name)
 
 
 def test_testing_api() -> None:

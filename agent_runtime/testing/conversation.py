@@ -537,11 +537,12 @@ def _chat_text(content: Any) -> str:
 
 def _convert_chat_messages(messages: list[Any], request: ParsedRequest) -> None:
     names_by_id = {
-        call.get("id"): (call.get("function") or {}).get("name", "")
+        call["id"]: str((call.get("function") or {}).get("name", ""))
         for message in messages
-        if message.get("role") == "assistant"
-        for call in message.get("tool_calls") or []
-        if isinstance(call, dict)
+        if message.get("role") == "assistant" and isinstance(message.get("tool_calls"), list)
+        for call in message["tool_calls"]
+        if isinstance(call, dict) and isinstance(call.get("id"), str)
+        and isinstance(call.get("function") or {}, dict)
     }
     converted: list[PromptMessage] = []
     for message in messages:
@@ -550,7 +551,7 @@ def _convert_chat_messages(messages: list[Any], request: ParsedRequest) -> None:
             _convert_chat_assistant(message, request, converted)
         elif role == "tool":
             call_id = message.get("tool_call_id")
-            name = str(names_by_id.get(call_id, ""))
+            name = names_by_id.get(call_id, "") if isinstance(call_id, str) else ""
             text = _chat_text(message.get("content"))
             request.function_outputs.append(FunctionOutputRecord(name, text, call_id))
             converted.append(

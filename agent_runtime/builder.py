@@ -1,0 +1,205 @@
+"""Config + tools + backends → Agents SDK `Agent`s, with handoffs and agents-as-tools resolved."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agent_runtime.backends import Backend
+from agent_runtime.config import Config, ModelSettingsSpec
+from agent_runtime.tools import build_function_tool
+from agent_runtime.tracing import in_nested_run
+
+if TYPE_CHECKING:
+    from agents import Agent, FunctionTool, ModelSettings, RunConfig, RunHooks
+    from agents.agent_output import AgentOutputSchemaBase
+
+__all__ = ["BuiltAgents", "build_agents", "model_settings"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuiltAgents:
+    """The SDK agents of a config, and the names of the tools each one offers the model."""
+
+    agents: Mapping[str, Agent[Any]]
+    tool_names: Mapping[str, tuple[str, ...]]
+
+
+def model_settings(spec: ModelSettingsSpec, *, chat: bool) -> ModelSettings:
+    """The SDK `ModelSettings` for an agent's declared settings."""
+    from agents import ModelSettings
+    from openai.types.shared import Reasoning
+
+    merged = spec.model_dump(exclude_none=True)
+    effort = merged.pop("reasoning_effort", None)
+    settings = ModelSettings(**merged)
+    if effort is not None:
+        settings = settings.resolve(ModelSettings(reasoning=Reasoning(effort=effort)))
+    if chat:
+        # Streaming Chat Completions reports usage only when asked (vLLM is not "openai").
+        settings = settings.resolve(ModelSettings(include_usage=True))
+    return settings
+
+
+def _output_schema(name: str, schema: Mapping[str, Any]) -> AgentOutputSchemaBase:
+    import jsonschema
+    from agents import ModelBehaviorError
+    from agents.agent_output import AgentOutputSchemaBase
+
+    validator = jsonschema.Draft202012Validator(dict(schema))
+
+    class JsonSchemaOutput(AgentOutputSchemaBase):
+        """The final answer must be JSON matching the agent's `output_schema`."""
+
+        def is_plain_text(self) -> bool:
+            return False
+
+        def name(self) -> str:
+            return f"{name}_output"
+
+        def json_schema(self) -> dict[str, Any]:
+            return dict(schema)
+
+        def is_strict_json_schema(self) -> bool:
+            return False
+
+        def validate_json(self, json_str: str) -> Any:
+            try:
+                value = json.loads(json_str)
+            except json.JSONDecodeError as exc:
+                raise ModelBehaviorError(
+                    f"the final answer of `{name}` is not JSON ({exc.msg} at line {exc.lineno} "
+                    f"column {exc.colno}), but the agent has an output_schema"
+                ) from None
+            errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+            if errors:
+                details = "; ".join(
+                    f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
+                    for e in errors[:5]
+                )
+                raise ModelBehaviorError(
+                    f"the final answer of `{name}` does not match its output_schema: {details}"
+                )
+            return value
+
+    return JsonSchemaOutput()
+
+
+def build_agents(
+    config: Config,
+    backends: Mapping[str, Backend],
+    *,
+    nested_run_config: Callable[[], RunConfig],
+    nested_hooks: RunHooks[Any] | None = None,
+) -> BuiltAgents:
+    """Build every declared agent.
+
+    Agents are created first, then handoffs are assigned (handoff cycles are allowed), then
+    agents used as tools are wrapped, in dependency order (config validation rejects cycles).
+    Nested runs of agents used as tools get `nested_run_config()` and `nested_hooks`.
+    """
+    from agents import Agent, handoff
+
+    spec = config.spec
+    defaults = spec.defaults
+    tools: dict[str, FunctionTool] = {}
+    for key, tool in spec.tools.items():
+        tools[key] = build_function_tool(
+            config.functions[key],
+            name=tool.name,
+            description=tool.description,
+            timeout_s=tool.timeout_s if tool.timeout_s is not None else defaults.tool_timeout_s,
+            max_output_chars=tool.max_output_chars or defaults.tool_max_output_chars,
+            strict=tool.strict,
+        )
+    agents: dict[str, Agent[Any]] = {}
+    for name, agent_spec in spec.agents.items():
+        backend_name, backend_spec = config.backend_of(name)
+        backend = backends[backend_name]
+        agents[name] = Agent(
+            name=name,
+            handoff_description=agent_spec.description,
+            instructions=config.instructions.get(name),
+            model=backend.model(agent_spec.model),
+            model_settings=model_settings(
+                config.model_settings_of(name), chat=backend_spec.api == "chat_completions"
+            ),
+            tools=[tools[key] for key in agent_spec.tools],
+            output_type=(
+                _output_schema(name, agent_spec.output_schema)
+                if agent_spec.output_schema is not None
+                else None
+            ),
+        )
+    for name, agent_spec in spec.agents.items():
+        if agent_spec.handoffs:
+            agents[name].handoffs = [
+                handoff(agents[target], tool_name_override=f"transfer_to_{_identifier(target)}")
+                for target in agent_spec.handoffs
+            ]
+    for name in _tool_order(config):
+        extra = [
+            _marked_nested(
+                agents[tool.agent].as_tool(
+                    tool_name=tool.name,
+                    tool_description=(
+                        tool.description
+                        or spec.agents[tool.agent].description
+                        or f"Ask the `{tool.agent}` agent; give it the whole task."
+                    ),
+                    run_config=nested_run_config(),
+                    hooks=nested_hooks,
+                    max_turns=config.max_turns_of(tool.agent),
+                )
+            )
+            for tool in config.agent_tools_of(name)
+        ]
+        if extra:
+            agents[name].tools = [*agents[name].tools, *extra]
+    tool_names = {
+        name: tuple(tool.name for tool in agent.tools if hasattr(tool, "name"))
+        for name, agent in agents.items()
+    }
+    return BuiltAgents(agents=agents, tool_names=tool_names)
+
+
+def _marked_nested(tool: FunctionTool) -> FunctionTool:
+    """The agent tool, running its nested run with `in_nested_run` set."""
+    invoke = tool.on_invoke_tool
+
+    async def invoke_nested(context: Any, arguments: str) -> Any:
+        token = in_nested_run.set(True)
+        try:
+            return await invoke(context, arguments)
+        finally:
+            in_nested_run.reset(token)
+
+    return dataclasses.replace(tool, on_invoke_tool=invoke_nested)
+
+
+def _identifier(name: str) -> str:
+    """An agent name as a tool name harmony can carry (letters, digits, underscores)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name).lower()
+
+
+def _tool_order(config: Config) -> list[str]:
+    """Agents in an order where every agent used as a tool comes before its users."""
+    spec = config.spec
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for entry in spec.agents[name].agent_tools:
+            visit(entry if isinstance(entry, str) else entry.agent)
+        order.append(name)
+
+    for name in spec.agents:
+        visit(name)
+    return order

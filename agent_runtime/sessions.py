@@ -1,0 +1,130 @@
+"""Conversation memory across runs, in SQLite: each session is the list of items to resend.
+
+Items are stored as the Responses-API input items the SDK resends (user messages, reasoning with
+its text, function calls, their outputs, assistant messages). A run appends its new items in one
+transaction, so the stored history is always a consistent transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SessionStore", "consistent_prefix"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS session_items (
+    session_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    item TEXT NOT NULL,
+    PRIMARY KEY (session_id, position)
+);
+"""
+
+
+def _kind(item: Any) -> str:
+    if not isinstance(item, dict):
+        return "other"
+    return str(item.get("type") or ("message" if "role" in item else "other"))
+
+
+def consistent_prefix(items: Sequence[Any]) -> list[Any]:
+    """The longest prefix of `items` that can be resent as it is.
+
+    Every function call in it has its output in it (vLLM refuses an output without its call, and
+    the model would wait for an output that never comes), and it does not end with reasoning (a
+    reasoning item must be followed by what it led to).
+    """
+    open_calls: set[Any] = set()
+    cut = 0
+    for index, item in enumerate(items):
+        kind = _kind(item)
+        if kind == "function_call":
+            open_calls.add(item.get("call_id"))
+        elif kind == "function_call_output":
+            open_calls.discard(item.get("call_id"))
+        if not open_calls and kind != "reasoning":
+            cut = index + 1
+    return list(items[:cut])
+
+
+class SessionStore:
+    """SQLite-backed session histories. Thread-safe; the async methods run in a worker thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            if str(self.path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.executescript(_SCHEMA)
+            self._connection = connection
+        return self._connection
+
+    def load_sync(self, session_id: str) -> list[Any]:
+        """The stored items of a session, oldest first (empty for a new session)."""
+        with self._lock:
+            rows = self._connect().execute(
+                "SELECT item FROM session_items WHERE session_id = ? ORDER BY position",
+                (session_id,),
+            )
+            return [json.loads(row[0]) for row in rows]
+
+    def append_sync(self, session_id: str, items: Sequence[Any]) -> None:
+        """Append items to a session in one transaction."""
+        if not items:
+            return
+        with self._lock:
+            connection = self._connect()
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                (start,) = connection.execute(
+                    "SELECT COALESCE(MAX(position) + 1, 0) FROM session_items WHERE session_id = ?",
+                    (session_id,),
+                ).fetchone()
+                connection.executemany(
+                    "INSERT INTO session_items (session_id, position, item) VALUES (?, ?, ?)",
+                    [
+                        (session_id, start + offset, json.dumps(item, ensure_ascii=False))
+                        for offset, item in enumerate(items)
+                    ],
+                )
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    def clear_sync(self, session_id: str) -> None:
+        """Forget a session."""
+        with self._lock:
+            self._connect().execute("DELETE FROM session_items WHERE session_id = ?", (session_id,))
+
+    async def load(self, session_id: str) -> list[Any]:
+        """`load_sync` in a worker thread."""
+        return await asyncio.to_thread(self.load_sync, session_id)
+
+    async def append(self, session_id: str, items: Sequence[Any]) -> None:
+        """`append_sync` in a worker thread."""
+        await asyncio.to_thread(self.append_sync, session_id, list(items))
+
+    async def clear(self, session_id: str) -> None:
+        """`clear_sync` in a worker thread."""
+        await asyncio.to_thread(self.clear_sync, session_id)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None

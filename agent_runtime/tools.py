@@ -1,0 +1,163 @@
+"""Python functions → Agents SDK function tools that tell the model what went wrong.
+
+The SDK's own `function_tool` answers every failure with one generic sentence and has no timeout
+for sync functions. Here each tool validates its arguments, runs with a time limit (sync
+functions in a worker thread), caps its output, and answers failures with text that names the
+problem, so gpt-oss can correct its call:
+
+    Error: invalid arguments for `get_weather`: city: Field required. Call `get_weather` again
+    with corrected arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+
+if TYPE_CHECKING:
+    from agents import FunctionTool
+    from agents.tool_context import ToolContext
+
+__all__ = [
+    "build_function_tool",
+    "format_tool_output",
+    "tool_not_found_message",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def _arguments_preview(arguments: str, limit: int = 200) -> str:
+    return repr(arguments if len(arguments) <= limit else arguments[:limit] + "…")
+
+
+def _validation_details(error: pydantic.ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(p) for p in item["loc"]) or "arguments"
+        message = item["msg"]
+        if item["type"] != "missing":
+            message += f" (got {item['input']!r})"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def format_tool_output(value: Any, *, max_chars: int) -> str:
+    """A tool's return value as the text the model sees, capped at `max_chars` characters."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bytes):
+        text = value.decode("utf-8", errors="replace")
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            text = str(value)
+    if len(text) <= max_chars:
+        return text
+    return (
+        f"{text[:max_chars]}\n[output truncated: {len(text):,} characters, "
+        f"showing the first {max_chars:,}]"
+    )
+
+
+def tool_not_found_message(name: str, available: Sequence[str]) -> str:
+    """What the model is told when it calls a tool that does not exist."""
+    if not available:
+        return f"Error: there is no tool named `{name}`; this agent has no tools. Answer directly."
+    listing = ", ".join(f"`{tool}`" for tool in available)
+    return f"Error: there is no tool named `{name}`. Available tools: {listing}."
+
+
+def build_function_tool(
+    function: Callable[..., Any],
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout_s: float | None = 30.0,
+    max_output_chars: int = 20_000,
+    strict: bool = True,
+) -> FunctionTool:
+    """Wrap a typed Python function (sync or async) as an SDK `FunctionTool`.
+
+    The schema comes from its type hints and docstring (the SDK's `function_schema`); `name` and
+    `description` override them. The tool never raises into the run: invalid JSON, invalid
+    arguments, exceptions and time-outs come back to the model as `Error: …` text.
+
+    Args:
+        function: the Python callable; a first parameter typed `RunContextWrapper` or
+            `ToolContext` receives the run context.
+        name: the tool name the model sees (default: the function's name).
+        description: the description the model sees (default: the docstring summary).
+        timeout_s: seconds before a call is abandoned; None for no limit.
+        max_output_chars: longer outputs are cut, with a note saying so.
+        strict: send the schema in strict mode (all fields required, no extras).
+    """
+    from agents import FunctionTool
+    from agents.function_schema import function_schema
+
+    schema = function_schema(
+        function,
+        name_override=name,
+        description_override=description,
+        strict_json_schema=strict,
+    )
+    tool_name = schema.name
+    is_async = inspect.iscoroutinefunction(function)
+
+    async def invoke(context: ToolContext[Any], arguments: str) -> str:
+        try:
+            data = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError as exc:
+            return (
+                f"Error: the arguments for `{tool_name}` are not valid JSON ({exc.msg} at "
+                f"line {exc.lineno} column {exc.colno}): {_arguments_preview(arguments)}. "
+                f"Call `{tool_name}` again with a JSON object of its parameters."
+            )
+        if not isinstance(data, dict):
+            return (
+                f"Error: the arguments for `{tool_name}` must be a JSON object, not "
+                f"{type(data).__name__}: {_arguments_preview(arguments)}."
+            )
+        try:
+            parsed = schema.params_pydantic_model(**data)
+        except pydantic.ValidationError as exc:
+            return (
+                f"Error: invalid arguments for `{tool_name}`: {_validation_details(exc)}. "
+                f"Call `{tool_name}` again with corrected arguments."
+            )
+        args, kwargs = schema.to_call_args(parsed)
+        if schema.takes_context:
+            args.insert(0, context)
+        try:
+            if is_async:
+                call = function(*args, **kwargs)
+            else:
+                call = asyncio.to_thread(functools.partial(function, *args, **kwargs))
+            result = await asyncio.wait_for(call, timeout=timeout_s)
+        except TimeoutError:
+            logger.warning("tool %s timed out after %s s", tool_name, timeout_s)
+            how = "was stopped" if is_async else "was abandoned (it keeps running in its thread)"
+            return (
+                f"Error: `{tool_name}` did not finish within {timeout_s:g} s and {how}. "
+                "Try again later or with simpler arguments, or answer without it."
+            )
+        except Exception as exc:
+            logger.info("tool %s raised %s", tool_name, type(exc).__name__)
+            return f"Error: `{tool_name}` raised {type(exc).__name__}: {exc}"
+        return format_tool_output(result, max_chars=max_output_chars)
+
+    return FunctionTool(
+        name=tool_name,
+        description=schema.description or "",
+        params_json_schema=schema.params_json_schema,
+        on_invoke_tool=invoke,
+        strict_json_schema=strict,
+    )

@@ -1,0 +1,91 @@
+"""Tools with known behaviour: results, failures, slowness, large outputs, concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+from agents import RunContextWrapper
+
+_meetings: dict[str, asyncio.Event] = {}
+_lock = threading.Lock()
+
+
+def get_weather(city: str) -> str:
+    """Current weather for a city.
+
+    Args:
+        city: The city name, e.g. "Tokyo".
+    """
+    return json.dumps({"city": city, "condition": "sunny", "temperature_c": 21})
+
+
+async def add(a: int, b: int) -> int:
+    """Add two integers.
+
+    Args:
+        a: The first number.
+        b: The second number.
+    """
+    return a + b
+
+
+def fail(reason: str) -> str:
+    """Always fails.
+
+    Args:
+        reason: Why it fails.
+    """
+    raise LookupError(f"no such thing: {reason}")
+
+
+def slow_sync(seconds: float) -> str:
+    """Sleeps in a thread.
+
+    Args:
+        seconds: How long to sleep.
+    """
+    time.sleep(seconds)
+    return "woke up"
+
+
+async def slow_async(seconds: float) -> str:
+    """Sleeps asynchronously.
+
+    Args:
+        seconds: How long to sleep.
+    """
+    await asyncio.sleep(seconds)
+    return "woke up"
+
+
+def big_output(size: int) -> str:
+    """Returns a long text.
+
+    Args:
+        size: How many characters.
+    """
+    return "x" * size
+
+
+async def meet(token: str, who: str, other: str) -> str:
+    """Waits until `other` has arrived at the same meeting (proves concurrent calls).
+
+    Args:
+        token: The meeting's name.
+        who: Who arrives.
+        other: Who to wait for.
+    """
+    with _lock:
+        mine = _meetings.setdefault(f"{token}:{who}", asyncio.Event())
+        theirs = _meetings.setdefault(f"{token}:{other}", asyncio.Event())
+    mine.set()
+    await asyncio.wait_for(theirs.wait(), timeout=5)
+    return f"{who} met {other}"
+
+
+def whoami(context: RunContextWrapper[object]) -> str:
+    """Says whether the run context reached the tool."""
+    return f"context: {type(context).__name__}"

@@ -1,0 +1,1 @@
+"""Example tools referenced by agents.yaml as "tools.<module>:<function>"."""
