@@ -173,9 +173,27 @@ async def test_chat_completions_keeps_reasoning_on_vllm(mock: MockVLLM, runtime:
     assert result.final_output == HAIKU
     second = mock.model_requests[1]
     assert second.api == "chat_completions"
-    assistant = second.json["messages"][2]
-    assert assistant["content"] == ""  # not null: vLLM would drop the reasoning
-    assert assistant["reasoning"] == "User wants Tokyo weather; call get_weather."
+    messages = second.json["messages"]
+    call_id = messages[2]["tool_calls"][0]["id"]
+    assert messages == [
+        {"content": "You only respond in haikus.", "role": "system"},
+        {"role": "user", "content": "What's the weather in Tokyo?"},
+        {
+            "role": "assistant",
+            "content": "",  # not null: vLLM would drop the reasoning
+            "tool_calls": [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Tokyo"}'},
+                }
+            ],
+            "reasoning": "User wants Tokyo weather; call get_weather.",
+        },
+        {"role": "tool", "tool_call_id": call_id, "content": WEATHER},
+    ]
+    assert [t["function"]["name"] for t in second.json["tools"]] == ["get_weather"]
+    assert "previous_response_id" not in second.json
     mock.assert_reasoning_returned(reply=0, request=1)
 
 

@@ -541,7 +541,8 @@ def _convert_chat_messages(messages: list[Any], request: ParsedRequest) -> None:
         for message in messages
         if message.get("role") == "assistant" and isinstance(message.get("tool_calls"), list)
         for call in message["tool_calls"]
-        if isinstance(call, dict) and isinstance(call.get("id"), str)
+        if isinstance(call, dict)
+        and isinstance(call.get("id"), str)
         and isinstance(call.get("function") or {}, dict)
     }
     converted: list[PromptMessage] = []
