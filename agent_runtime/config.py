@@ -6,22 +6,18 @@ backend_name, backend = config.backend_of("weather-haiku")
 ```
 
 The document is parsed with positions (`agent_runtime._yaml`), validated by the pydantic models
-below, then cross-checked: names that refer to other entries, instruction files, output schemas
-and tool imports. Every problem carries `file:line:col` and the dotted path of the value.
+below, then cross-checked (`agent_runtime._checks`): names that refer to other entries,
+instruction files, output schemas and tool imports (`agent_runtime._imports`). Every problem
+carries `file:line:col` and the dotted path of the value.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import os
-import re
-import sys
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -38,17 +34,17 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from agent_runtime._checks import TOOL_NAME, check_agents, import_tools, unknown
+from agent_runtime._imports import REFERENCE, import_function
 from agent_runtime._yaml import (
     Document,
     Loc,
     compose,
-    did_you_mean,
-    format_loc,
     kind_of,
     report_validation_error,
     show,
 )
-from agent_runtime.errors import ConfigError, ConfigProblem, ToolResolutionError
+from agent_runtime.errors import ConfigError, ConfigProblem
 
 __all__ = [
     "AgentSpec",
@@ -70,12 +66,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _SUPPORTED_VERSIONS = (1,)
-# gpt-oss renders tool names into harmony headers (`to=functions.NAME`); other characters break
-# vLLM's parser ("unexpected tokens remaining in message header", vllm#23567).
-_TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
-_REFERENCE = re.compile(rf"(?P<module>{_IDENTIFIER}(?:\.{_IDENTIFIER})*):(?P<attr>{_IDENTIFIER})")
-_REFERENCE_FORM = "'package.module:function'"
 
 
 class _Spec(BaseModel):
@@ -160,13 +150,13 @@ class ToolSpec(_Spec):
     function: str = Field(
         description="Where the function is: package.module:function (relative to the YAML "
         "file's folder, else on sys.path).",
-        json_schema_extra={"pattern": f"^{_REFERENCE.pattern}$"},
+        json_schema_extra={"pattern": f"^{REFERENCE.pattern}$"},
     )
     name: str | None = Field(
         default=None,
         description="The name the model sees (default: the function's name); letters, digits "
         "and _ only, as gpt-oss requires.",
-        json_schema_extra={"pattern": f"^{_TOOL_NAME.pattern}$"},
+        json_schema_extra={"pattern": f"^{TOOL_NAME.pattern}$"},
     )
     description: str | None = Field(
         default=None, description="What the tool does (default: the function's docstring)."
@@ -323,7 +313,7 @@ class Config:
         try:
             return self.spec.agents[agent]
         except KeyError:
-            raise KeyError(_unknown("agent", agent, self.spec.agents)) from None
+            raise KeyError(unknown("agent", agent, self.spec.agents)) from None
 
     def backend_of(self, agent: str) -> tuple[str, BackendSpec]:
         """The backend of `agent`: its own, else `defaults.backend`, else the only one.
@@ -423,8 +413,8 @@ def parse_config(
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             _report_validation_error(doc, error)
-    functions, tool_names = _import_tools(doc, data, base)
-    instructions = _AgentChecker(doc, data, tool_names, base).check()
+    functions, tool_names = import_tools(doc, data, base)
+    instructions = check_agents(doc, data, tool_names, base)
     if doc.problems or spec is None:
         raise ConfigError(doc.problems, source=source)
     logger.debug(
@@ -462,92 +452,6 @@ def _allow_interpolation(node: Any) -> Any:
         return node
     notes = {key: node.pop(key) for key in ("title", "description", "default") if key in node}
     return {**notes, "anyOf": [node, {"type": "string", "pattern": r"\$\{"}]}
-
-
-def import_function(reference: str, base_dir: Path) -> Callable[..., Any]:
-    """Import `package.module:function`, looking first in `base_dir`, then on `sys.path`.
-
-    When `base_dir` holds the top package (`base_dir/package/` or `base_dir/package.py`), it is
-    imported from there without touching `sys.path`, so a `tools/` package next to agents.yaml
-    works from any working directory. A module of that name imported earlier from elsewhere is a
-    conflict, not silently reused.
-
-    Raises:
-        ToolResolutionError: the reference is malformed, cannot be imported, or is not callable.
-    """
-    match = _REFERENCE.fullmatch(reference)
-    if match is None:
-        raise ToolResolutionError(f"expected {_REFERENCE_FORM}, got {reference!r}")
-    module_name, attribute = match["module"], match["attr"]
-    base = Path(os.path.abspath(base_dir))
-    top = module_name.partition(".")[0]
-    try:
-        local = PathFinder.find_spec(top, [str(base)])
-        if local is not None:
-            _import_top_from(top, local, module_name)
-        module = importlib.import_module(module_name)
-    except ToolResolutionError:
-        raise
-    except Exception as exc:
-        raise ToolResolutionError(
-            f"cannot import `{module_name}` (looked in {base} and on sys.path): "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
-    try:
-        function = getattr(module, attribute)
-    except AttributeError:
-        names = [name for name in dir(module) if not name.startswith("_")]
-        raise ToolResolutionError(
-            f"module `{module_name}` has no attribute `{attribute}`"
-            + did_you_mean(attribute, names)
-        ) from None
-    except Exception as exc:  # a module-level __getattr__ may raise anything
-        raise ToolResolutionError(
-            f"getting `{attribute}` from module `{module_name}` failed: {type(exc).__name__}: {exc}"
-        ) from exc
-    if not callable(function):
-        raise ToolResolutionError(f"`{reference}` is not callable")
-    return function  # type: ignore[no-any-return]  # callable() narrows to Callable[..., object]
-
-
-def _import_top_from(top: str, spec: ModuleSpec, module_name: str) -> None:
-    """Put the top-level module found next to the YAML file into `sys.modules` (once)."""
-    wanted = _spec_locations(spec)
-    existing = sys.modules.get(top)
-    if existing is not None:
-        found = _module_locations(existing)
-        if wanted & found:
-            return
-        elsewhere = ", ".join(sorted(str(p) for p in found)) or "built in"
-        raise ToolResolutionError(
-            f"cannot import `{module_name}` from {', '.join(sorted(str(p) for p in wanted))}: "
-            f"another module `{top}` is already imported (from {elsewhere}); rename one of them"
-        )
-    module = importlib.util.module_from_spec(spec)
-    if spec.origin is None and spec.submodule_search_locations is not None:
-        # A namespace package would re-scan sys.path for its parts; pin it to this folder.
-        module.__path__ = list(spec.submodule_search_locations)
-    sys.modules[top] = module
-    try:
-        assert spec.loader is not None  # module_from_spec sets one for namespace packages
-        spec.loader.exec_module(module)
-    except BaseException:
-        if sys.modules.get(top) is module:
-            del sys.modules[top]
-        raise
-
-
-def _spec_locations(spec: ModuleSpec) -> set[Path]:
-    if spec.origin is not None and spec.has_location:
-        return {Path(spec.origin).resolve()}
-    return {Path(p).resolve() for p in spec.submodule_search_locations or ()}
-
-
-def _module_locations(module: types.ModuleType) -> set[Path]:
-    file = getattr(module, "__file__", None)
-    if isinstance(file, str):
-        return {Path(file).resolve()}
-    return {Path(p).resolve() for p in getattr(module, "__path__", None) or ()}
 
 
 # --- checks -------------------------------------------------------------------------------------
@@ -592,7 +496,7 @@ def _report_validation_error(doc: Document, error: ErrorDetails) -> None:
     )
     kind, value = error["type"], error["input"]
     field_name = loc[-1] if loc else ""
-    if doc.is_tainted(loc) or kind == "instructions_conflict":  # see _read_instructions
+    if doc.is_tainted(loc) or kind == "instructions_conflict":  # see _checks._read_instructions
         return
     if kind == "literal_error" and field_name == "reasoning_effort" and isinstance(value, str):
         doc.report(
@@ -614,262 +518,8 @@ def _report_validation_error(doc: Document, error: ErrorDetails) -> None:
         report_validation_error(doc, loc, error, root=RuntimeConfig, is_secret=_secret)
 
 
-def _import_tools(
-    doc: Document, data: dict[str, Any], base_dir: Path
-) -> tuple[dict[str, Callable[..., Any]], dict[str, str]]:
-    """Import every tool's function; the names the model will see, checked for harmony."""
-    functions: dict[str, Callable[..., Any]] = {}
-    names: dict[str, str] = {}
-    for key, tool in _entries(data.get("tools")):
-        loc: Loc = ("tools", key)
-        name = tool.get("name")
-        if isinstance(name, str) and not doc.is_tainted((*loc, "name")):
-            if _TOOL_NAME.fullmatch(name):
-                names[key] = name
-            else:
-                doc.report((*loc, "name"), _bad_tool_name(name))
-        reference = tool.get("function")
-        if not isinstance(reference, str) or doc.is_tainted((*loc, "function")):
-            continue
-        try:
-            functions[key] = function = import_function(reference, base_dir)
-        except ToolResolutionError as exc:
-            doc.report((*loc, "function"), str(exc))
-            continue
-        if name is None:
-            own_name = getattr(function, "__name__", "")
-            if isinstance(own_name, str) and _TOOL_NAME.fullmatch(own_name):
-                names[key] = own_name
-            else:
-                doc.report((*loc, "function"), _bad_tool_name(own_name, " (the function's name)"))
-    return functions, names
-
-
-def _bad_tool_name(name: object, origin: str = "") -> str:
-    fix = "set `name:` to" if origin else "use"
-    return (
-        f"tool name {name!r}{origin} is not valid for gpt-oss: {fix} letters, digits and _ only, "
-        f"e.g. {_sanitize(str(name))!r} (other characters break vLLM's harmony parser, vllm#23567)"
-    )
-
-
-def _sanitize(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "tool"
-    return cleaned if _TOOL_NAME.fullmatch(cleaned) else f"_{cleaned}"
-
-
 def _agent_tool_name(spec: AgentToolSpec) -> str:
     return spec.name or spec.agent.replace("-", "_")
-
-
-class _AgentChecker:
-    """Cross-checks agents against backends, tools and each other, and reads instruction files.
-
-    Works on the raw document, so that these problems are reported together with the schema's.
-    """
-
-    def __init__(
-        self, doc: Document, data: dict[str, Any], tool_names: Mapping[str, str], base_dir: Path
-    ) -> None:
-        self.doc, self.tool_names, self.base_dir = doc, tool_names, base_dir
-        self.backends, self.tools = _names(data.get("backends")), _names(data.get("tools"))
-        self.agents = _names(data.get("agents"))
-        defaults = data.get("defaults")
-        self.default_backend = defaults.get("backend") if isinstance(defaults, dict) else None
-        self.graph: dict[str, list[tuple[str, Loc]]] = {}  # agents-as-tools edges
-        self.instructions: dict[str, str | None] = {}
-
-    def check(self) -> dict[str, str | None]:
-        self.refers(("defaults", "backend"), self.default_backend, "backend", self.backends)
-        for name, agent in _entries(self.agents):
-            self.check_agent(name, agent)
-        _check_agent_tool_cycles(self.doc, self.graph)
-        _check_output_schemas(self.doc, self.agents)
-        return self.instructions
-
-    def refers(self, loc: Loc, value: Any, kind: str, names: Mapping[str, Any]) -> bool:
-        """Report `value` at `loc` when it names no entry in `names`; True when it does."""
-        if not isinstance(value, str) or self.doc.is_tainted(loc) or not names:
-            return False
-        if value not in names:
-            self.doc.report(loc, _unknown(kind, value, names))
-            return False
-        return True
-
-    def check_agent(self, agent_name: str, agent: dict[str, Any]) -> None:
-        doc, loc = self.doc, ("agents", agent_name)
-        backend = agent.get("backend")
-        self.refers((*loc, "backend"), backend, "backend", self.backends)
-        if backend is None and not isinstance(self.default_backend, str) and len(self.backends) > 1:
-            doc.report(
-                loc,
-                "no backend for this agent: set `backend:` on the agent or `defaults.backend` "
-                f"(declared: {', '.join(repr(name) for name in self.backends)})",
-                at="key",
-            )
-        self.instructions[agent_name] = _read_instructions(doc, loc, agent, self.base_dir)
-        used: dict[str, Loc] = {}  # tool names the model will see -> where they come from
-        seen: dict[tuple[str, str | None], int] = {}  # (agent, name) of agent_tools entries
-        for i, key in _unique_names(doc, (*loc, "tools"), agent.get("tools"), "tool"):
-            if self.refers((*loc, "tools", i), key, "tool", self.tools) and key in self.tool_names:
-                self.use(used, self.tool_names[key], (*loc, "tools", i))
-        self.graph[agent_name] = []
-        for i, entry in _list(agent.get("agent_tools")):
-            spec = entry if isinstance(entry, dict) else {"agent": entry}
-            target, name = spec.get("agent"), spec.get("name")
-            if isinstance(target, str) and isinstance(name, str | None):
-                if (target, name) in seen:
-                    first = f"agent_tools[{seen[target, name]}]"
-                    message = f"duplicate agent tool {target!r} (already at {first})"
-                    doc.report((*loc, "agent_tools", i), message)
-                    continue
-                seen[target, name] = i
-            self.check_agent_tool(agent_name, (*loc, "agent_tools", i), entry, used)
-        # Handoffs between different agents may form cycles (triage -> billing -> triage is a
-        # common pattern): each handoff ends the current agent's turn and runs are bounded by
-        # max_turns. Only an agent handing off to itself is certainly a mistake.
-        for i, target in _unique_names(doc, (*loc, "handoffs"), agent.get("handoffs"), "handoff"):
-            where = (*loc, "handoffs", i)
-            if self.refers(where, target, "agent", self.agents) and target == agent_name:
-                doc.report(where, "an agent cannot hand off to itself")
-
-    def check_agent_tool(self, agent_name: str, loc: Loc, entry: Any, used: dict[str, Loc]) -> None:
-        spec = entry if isinstance(entry, dict) else {"agent": entry}
-        target, name = spec.get("agent"), spec.get("name")
-        target_loc = loc if isinstance(entry, str) else (*loc, "agent")
-        if not isinstance(target, str) or not self.refers(target_loc, target, "agent", self.agents):
-            return
-        self.graph[agent_name].append((target, loc))
-        if name is None:
-            name = target.replace("-", "_")
-            if not _TOOL_NAME.fullmatch(name):
-                self.doc.report(target_loc, _bad_tool_name(name, " (from the agent's name)"))
-                return
-        elif not isinstance(name, str) or self.doc.is_tainted((*loc, "name")):
-            return
-        elif not _TOOL_NAME.fullmatch(name):
-            self.doc.report((*loc, "name"), _bad_tool_name(name))
-            return
-        self.use(used, name, loc)
-
-    def use(self, used: dict[str, Loc], name: str, where: Loc) -> None:
-        if name in used:
-            self.doc.report(
-                where,
-                f"tool name {name!r} is already used by {format_loc(used[name][2:])}; "
-                "give one of them another `name:`",
-            )
-        else:
-            used[name] = where
-
-
-def _unique_names(doc: Document, loc: Loc, value: Any, what: str) -> list[tuple[int, str]]:
-    """The string entries of a list of names, reporting repeated ones."""
-    seen: dict[str, int] = {}
-    unique = []
-    for i, name in _list(value):
-        if not isinstance(name, str):
-            continue
-        if name in seen:
-            doc.report((*loc, i), f"duplicate {what} {name!r} (already at {loc[-1]}[{seen[name]}])")
-            continue
-        seen[name] = i
-        unique.append((i, name))
-    return unique
-
-
-def _read_instructions(doc: Document, loc: Loc, agent: dict[str, Any], base: Path) -> str | None:
-    inline, file = agent.get("instructions"), agent.get("instructions_file")
-    if inline is not None and file is not None:
-        doc.report(
-            (*loc, "instructions_file"),
-            "`instructions` and `instructions_file` are both set; keep one",
-            at="key",
-        )
-        return None
-    if not isinstance(file, str) or doc.is_tainted((*loc, "instructions_file")):
-        return inline if isinstance(inline, str) else None
-    path = base / Path(file).expanduser()
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        doc.report((*loc, "instructions_file"), f"cannot read instructions file {path}: {reason}")
-    except UnicodeDecodeError:
-        doc.report((*loc, "instructions_file"), f"instructions file {path} is not UTF-8 text")
-    return None
-
-
-def _check_agent_tool_cycles(doc: Document, graph: Mapping[str, list[tuple[str, Loc]]]) -> None:
-    """Agents calling each other as tools (a -> b -> a) would nest calls forever."""
-    done: set[str] = set()
-    stack: list[str] = []
-
-    def visit(agent: str) -> None:
-        stack.append(agent)
-        for target, where in graph.get(agent, ()):
-            if target in stack:
-                cycle = " -> ".join([*stack[stack.index(target) :], target])
-                doc.report(
-                    where,
-                    f"agents used as tools form a cycle that can never finish: {cycle}; "
-                    "remove one of these `agent_tools` entries",
-                )
-            elif target not in done:
-                visit(target)
-        stack.pop()
-        done.add(agent)
-
-    for agent in graph:
-        if agent not in done:
-            visit(agent)
-
-
-def _check_output_schemas(doc: Document, agents: Mapping[str, Any]) -> None:
-    schemas = {
-        name: agent["output_schema"]
-        for name, agent in _entries(agents)
-        if isinstance(agent.get("output_schema"), dict)
-    }
-    if not schemas:
-        return
-    # jsonschema is slow to import; only documents with output schemas pay for it.
-    from jsonschema import (
-        Draft202012Validator,
-        SchemaError,
-        validators,
-    )
-
-    for name, schema in schemas.items():
-        loc: Loc = ("agents", name, "output_schema")
-        if doc.is_tainted(loc):
-            continue
-        try:
-            validators.validator_for(schema, default=Draft202012Validator).check_schema(schema)
-        except SchemaError as exc:
-            doc.report((*loc, *exc.path), f"invalid JSON Schema: {exc.message}")
-
-
-def _entries(value: Any) -> list[tuple[str, dict[str, Any]]]:
-    """The (name, mapping) entries of a section, skipping what the schema check reports."""
-    if not isinstance(value, dict):
-        return []
-    return [(name, entry) for name, entry in value.items() if isinstance(entry, dict)]
-
-
-def _names(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[tuple[int, Any]]:
-    return list(enumerate(value)) if isinstance(value, list) else []
-
-
-def _unknown(kind: str, value: str, names: Mapping[str, Any]) -> str:
-    hint = did_you_mean(value, list(names), quote="'")
-    if hint:
-        return f"unknown {kind} {value!r}{hint}"
-    return f"unknown {kind} {value!r} (declared: {', '.join(repr(n) for n in names)})"
 
 
 def _file_problem(source: str, message: str) -> ConfigProblem:

@@ -1,0 +1,292 @@
+"""The checks of agents.yaml that look across entries, made on the raw document.
+
+`import_tools` imports every tool's function and checks the names the model will see;
+`check_agents` checks agents against backends, tools and each other (unknown and repeated names,
+agent-tool cycles, output schemas) and reads instruction files. Both work on the composed
+`Document` rather than the validated models, so that their problems are reported together with
+the schema's, each at its place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from agent_runtime._imports import import_function
+from agent_runtime._yaml import Document, Loc, did_you_mean, format_loc
+from agent_runtime.errors import ToolResolutionError
+
+# gpt-oss renders tool names into harmony headers (`to=functions.NAME`); other characters break
+# vLLM's parser ("unexpected tokens remaining in message header", vllm#23567).
+TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def import_tools(
+    doc: Document, data: dict[str, Any], base_dir: Path
+) -> tuple[dict[str, Callable[..., Any]], dict[str, str]]:
+    """Import every tool's function; the names the model will see, checked for harmony."""
+    functions: dict[str, Callable[..., Any]] = {}
+    names: dict[str, str] = {}
+    for key, tool in _entries(data.get("tools")):
+        loc: Loc = ("tools", key)
+        name = tool.get("name")
+        if isinstance(name, str) and not doc.is_tainted((*loc, "name")):
+            if TOOL_NAME.fullmatch(name):
+                names[key] = name
+            else:
+                doc.report((*loc, "name"), _bad_tool_name(name))
+        reference = tool.get("function")
+        if not isinstance(reference, str) or doc.is_tainted((*loc, "function")):
+            continue
+        try:
+            functions[key] = function = import_function(reference, base_dir)
+        except ToolResolutionError as exc:
+            doc.report((*loc, "function"), str(exc))
+            continue
+        if name is None:
+            own_name = getattr(function, "__name__", "")
+            if isinstance(own_name, str) and TOOL_NAME.fullmatch(own_name):
+                names[key] = own_name
+            else:
+                doc.report((*loc, "function"), _bad_tool_name(own_name, " (the function's name)"))
+    return functions, names
+
+
+def _bad_tool_name(name: object, origin: str = "") -> str:
+    fix = "set `name:` to" if origin else "use"
+    return (
+        f"tool name {name!r}{origin} is not valid for gpt-oss: {fix} letters, digits and _ only, "
+        f"e.g. {_sanitize(str(name))!r} (other characters break vLLM's harmony parser, vllm#23567)"
+    )
+
+
+def _sanitize(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "tool"
+    return cleaned if TOOL_NAME.fullmatch(cleaned) else f"_{cleaned}"
+
+
+def check_agents(
+    doc: Document, data: dict[str, Any], tool_names: Mapping[str, str], base_dir: Path
+) -> dict[str, str | None]:
+    """Cross-check every agent; returns agent name -> instructions (inline or read from a file).
+
+    Args:
+        doc: the composed document; problems are reported on it.
+        data: its plain values.
+        tool_names: tool key in `tools:` -> the name the model sees (from `import_tools`).
+        base_dir: where `instructions_file` paths start.
+    """
+    return _AgentChecker(doc, data, tool_names, base_dir).check()
+
+
+class _AgentChecker:
+    """Cross-checks agents against backends, tools and each other, and reads instruction files.
+
+    Works on the raw document, so that these problems are reported together with the schema's.
+    """
+
+    def __init__(
+        self, doc: Document, data: dict[str, Any], tool_names: Mapping[str, str], base_dir: Path
+    ) -> None:
+        self.doc, self.tool_names, self.base_dir = doc, tool_names, base_dir
+        self.backends, self.tools = _names(data.get("backends")), _names(data.get("tools"))
+        self.agents = _names(data.get("agents"))
+        defaults = data.get("defaults")
+        self.default_backend = defaults.get("backend") if isinstance(defaults, dict) else None
+        self.graph: dict[str, list[tuple[str, Loc]]] = {}  # agents-as-tools edges
+        self.instructions: dict[str, str | None] = {}
+
+    def check(self) -> dict[str, str | None]:
+        self.refers(("defaults", "backend"), self.default_backend, "backend", self.backends)
+        for name, agent in _entries(self.agents):
+            self.check_agent(name, agent)
+        _check_agent_tool_cycles(self.doc, self.graph)
+        _check_output_schemas(self.doc, self.agents)
+        return self.instructions
+
+    def refers(self, loc: Loc, value: Any, kind: str, names: Mapping[str, Any]) -> bool:
+        """Report `value` at `loc` when it names no entry in `names`; True when it does."""
+        if not isinstance(value, str) or self.doc.is_tainted(loc) or not names:
+            return False
+        if value not in names:
+            self.doc.report(loc, unknown(kind, value, names))
+            return False
+        return True
+
+    def check_agent(self, agent_name: str, agent: dict[str, Any]) -> None:
+        doc, loc = self.doc, ("agents", agent_name)
+        backend = agent.get("backend")
+        self.refers((*loc, "backend"), backend, "backend", self.backends)
+        if backend is None and not isinstance(self.default_backend, str) and len(self.backends) > 1:
+            doc.report(
+                loc,
+                "no backend for this agent: set `backend:` on the agent or `defaults.backend` "
+                f"(declared: {', '.join(repr(name) for name in self.backends)})",
+                at="key",
+            )
+        self.instructions[agent_name] = _read_instructions(doc, loc, agent, self.base_dir)
+        used: dict[str, Loc] = {}  # tool names the model will see -> where they come from
+        seen: dict[tuple[str, str | None], int] = {}  # (agent, name) of agent_tools entries
+        for i, key in _unique_names(doc, (*loc, "tools"), agent.get("tools"), "tool"):
+            if self.refers((*loc, "tools", i), key, "tool", self.tools) and key in self.tool_names:
+                self.use(used, self.tool_names[key], (*loc, "tools", i))
+        self.graph[agent_name] = []
+        for i, entry in _list(agent.get("agent_tools")):
+            spec = entry if isinstance(entry, dict) else {"agent": entry}
+            target, name = spec.get("agent"), spec.get("name")
+            if isinstance(target, str) and isinstance(name, str | None):
+                if (target, name) in seen:
+                    first = f"agent_tools[{seen[target, name]}]"
+                    message = f"duplicate agent tool {target!r} (already at {first})"
+                    doc.report((*loc, "agent_tools", i), message)
+                    continue
+                seen[target, name] = i
+            self.check_agent_tool(agent_name, (*loc, "agent_tools", i), entry, used)
+        # Handoffs between different agents may form cycles (triage -> billing -> triage is a
+        # common pattern): each handoff ends the current agent's turn and runs are bounded by
+        # max_turns. Only an agent handing off to itself is certainly a mistake.
+        for i, target in _unique_names(doc, (*loc, "handoffs"), agent.get("handoffs"), "handoff"):
+            where = (*loc, "handoffs", i)
+            if self.refers(where, target, "agent", self.agents) and target == agent_name:
+                doc.report(where, "an agent cannot hand off to itself")
+
+    def check_agent_tool(self, agent_name: str, loc: Loc, entry: Any, used: dict[str, Loc]) -> None:
+        spec = entry if isinstance(entry, dict) else {"agent": entry}
+        target, name = spec.get("agent"), spec.get("name")
+        target_loc = loc if isinstance(entry, str) else (*loc, "agent")
+        if not isinstance(target, str) or not self.refers(target_loc, target, "agent", self.agents):
+            return
+        self.graph[agent_name].append((target, loc))
+        if name is None:
+            name = target.replace("-", "_")
+            if not TOOL_NAME.fullmatch(name):
+                self.doc.report(target_loc, _bad_tool_name(name, " (from the agent's name)"))
+                return
+        elif not isinstance(name, str) or self.doc.is_tainted((*loc, "name")):
+            return
+        elif not TOOL_NAME.fullmatch(name):
+            self.doc.report((*loc, "name"), _bad_tool_name(name))
+            return
+        self.use(used, name, loc)
+
+    def use(self, used: dict[str, Loc], name: str, where: Loc) -> None:
+        if name in used:
+            self.doc.report(
+                where,
+                f"tool name {name!r} is already used by {format_loc(used[name][2:])}; "
+                "give one of them another `name:`",
+            )
+        else:
+            used[name] = where
+
+
+def _unique_names(doc: Document, loc: Loc, value: Any, what: str) -> list[tuple[int, str]]:
+    """The string entries of a list of names, reporting repeated ones."""
+    seen: dict[str, int] = {}
+    unique = []
+    for i, name in _list(value):
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            doc.report((*loc, i), f"duplicate {what} {name!r} (already at {loc[-1]}[{seen[name]}])")
+            continue
+        seen[name] = i
+        unique.append((i, name))
+    return unique
+
+
+def _read_instructions(doc: Document, loc: Loc, agent: dict[str, Any], base: Path) -> str | None:
+    inline, file = agent.get("instructions"), agent.get("instructions_file")
+    if inline is not None and file is not None:
+        doc.report(
+            (*loc, "instructions_file"),
+            "`instructions` and `instructions_file` are both set; keep one",
+            at="key",
+        )
+        return None
+    if not isinstance(file, str) or doc.is_tainted((*loc, "instructions_file")):
+        return inline if isinstance(inline, str) else None
+    path = base / Path(file).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        doc.report((*loc, "instructions_file"), f"cannot read instructions file {path}: {reason}")
+    except UnicodeDecodeError:
+        doc.report((*loc, "instructions_file"), f"instructions file {path} is not UTF-8 text")
+    return None
+
+
+def _check_agent_tool_cycles(doc: Document, graph: Mapping[str, list[tuple[str, Loc]]]) -> None:
+    """Agents calling each other as tools (a -> b -> a) would nest calls forever."""
+    done: set[str] = set()
+    stack: list[str] = []
+
+    def visit(agent: str) -> None:
+        stack.append(agent)
+        for target, where in graph.get(agent, ()):
+            if target in stack:
+                cycle = " -> ".join([*stack[stack.index(target) :], target])
+                doc.report(
+                    where,
+                    f"agents used as tools form a cycle that can never finish: {cycle}; "
+                    "remove one of these `agent_tools` entries",
+                )
+            elif target not in done:
+                visit(target)
+        stack.pop()
+        done.add(agent)
+
+    for agent in graph:
+        if agent not in done:
+            visit(agent)
+
+
+def _check_output_schemas(doc: Document, agents: Mapping[str, Any]) -> None:
+    schemas = {
+        name: agent["output_schema"]
+        for name, agent in _entries(agents)
+        if isinstance(agent.get("output_schema"), dict)
+    }
+    if not schemas:
+        return
+    # jsonschema is slow to import; only documents with output schemas pay for it.
+    from jsonschema import (
+        Draft202012Validator,
+        SchemaError,
+        validators,
+    )
+
+    for name, schema in schemas.items():
+        loc: Loc = ("agents", name, "output_schema")
+        if doc.is_tainted(loc):
+            continue
+        try:
+            validators.validator_for(schema, default=Draft202012Validator).check_schema(schema)
+        except SchemaError as exc:
+            doc.report((*loc, *exc.path), f"invalid JSON Schema: {exc.message}")
+
+
+def _entries(value: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The (name, mapping) entries of a section, skipping what the schema check reports."""
+    if not isinstance(value, dict):
+        return []
+    return [(name, entry) for name, entry in value.items() if isinstance(entry, dict)]
+
+
+def _names(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[tuple[int, Any]]:
+    return list(enumerate(value)) if isinstance(value, list) else []
+
+
+def unknown(kind: str, value: str, names: Mapping[str, Any]) -> str:
+    """`unknown <kind> 'value'` with a "Did you mean" hint, else the names that are declared."""
+    hint = did_you_mean(value, list(names), quote="'")
+    if hint:
+        return f"unknown {kind} {value!r}{hint}"
+    return f"unknown {kind} {value!r} (declared: {', '.join(repr(n) for n in names)})"
