@@ -7,39 +7,44 @@ async with Runtime.from_yaml("agents.yaml") as runtime:
     result = await runtime.run("weather-haiku", "What's the weather in Tokyo?")
 ```
 
-Importing the package has no side effects and does not import the Agents SDK.
+Importing the package has no side effects and imports nothing else: each name below is
+imported on first use, so `agent_runtime` costs nothing to import.
 """
 
 from __future__ import annotations
 
-from agent_runtime.config import Config, load_config
-from agent_runtime.errors import (
-    AgentRuntimeError,
-    BackendError,
-    BackendUnavailableError,
-    ConfigError,
-    ConfigProblem,
-    RunError,
-    RunLimitError,
-    ToolResolutionError,
-)
-from agent_runtime.results import (
-    AgentChanged,
-    Handoff,
-    Message,
-    Reasoning,
-    ReasoningDelta,
-    RunEvent,
-    RunFinished,
-    RunItem,
-    RunResult,
-    TextDelta,
-    ToolCall,
-    ToolResult,
-    Usage,
-)
-from agent_runtime.runtime import Runtime
-from agent_runtime.sessions import SessionStore
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent_runtime.config import Config, load_config
+    from agent_runtime.errors import (
+        AgentRuntimeError,
+        BackendError,
+        BackendUnavailableError,
+        ConfigError,
+        ConfigProblem,
+        RunError,
+        RunLimitError,
+        ToolResolutionError,
+    )
+    from agent_runtime.results import (
+        AgentChanged,
+        Handoff,
+        Message,
+        Reasoning,
+        ReasoningDelta,
+        RunEvent,
+        RunFinished,
+        RunItem,
+        RunResult,
+        TextDelta,
+        ToolCall,
+        ToolResult,
+        Usage,
+    )
+    from agent_runtime.runtime import Runtime
+    from agent_runtime.sessions import SessionStore
 
 __all__ = [
     "AgentChanged",
@@ -71,3 +76,44 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Config": "agent_runtime.config",
+    "load_config": "agent_runtime.config",
+    "AgentRuntimeError": "agent_runtime.errors",
+    "BackendError": "agent_runtime.errors",
+    "BackendUnavailableError": "agent_runtime.errors",
+    "ConfigError": "agent_runtime.errors",
+    "ConfigProblem": "agent_runtime.errors",
+    "RunError": "agent_runtime.errors",
+    "RunLimitError": "agent_runtime.errors",
+    "ToolResolutionError": "agent_runtime.errors",
+    "AgentChanged": "agent_runtime.results",
+    "Handoff": "agent_runtime.results",
+    "Message": "agent_runtime.results",
+    "Reasoning": "agent_runtime.results",
+    "ReasoningDelta": "agent_runtime.results",
+    "RunEvent": "agent_runtime.results",
+    "RunFinished": "agent_runtime.results",
+    "RunItem": "agent_runtime.results",
+    "RunResult": "agent_runtime.results",
+    "TextDelta": "agent_runtime.results",
+    "ToolCall": "agent_runtime.results",
+    "ToolResult": "agent_runtime.results",
+    "Usage": "agent_runtime.results",
+    "Runtime": "agent_runtime.runtime",
+    "SessionStore": "agent_runtime.sessions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agent_runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -24,9 +24,13 @@ TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def import_tools(
-    doc: Document, data: dict[str, Any], base_dir: Path
+    doc: Document, data: dict[str, Any], base_dir: Path, *, load: bool = True
 ) -> tuple[dict[str, Callable[..., Any]], dict[str, str]]:
-    """Import every tool's function; the names the model will see, checked for harmony."""
+    """Import every tool's function; the names the model will see, checked for harmony.
+
+    With `load=False` nothing is imported: a tool without a `name` is known by the function
+    part of its reference (what `__name__` is for a plain function).
+    """
     functions: dict[str, Callable[..., Any]] = {}
     names: dict[str, str] = {}
     for key, tool in _entries(data.get("tools")):
@@ -39,6 +43,11 @@ def import_tools(
                 doc.report((*loc, "name"), _bad_tool_name(name))
         reference = tool.get("function")
         if not isinstance(reference, str) or doc.is_tainted((*loc, "function")):
+            continue
+        if not load:
+            attribute = reference.rpartition(":")[2]
+            if name is None and TOOL_NAME.fullmatch(attribute):
+                names[key] = attribute
             continue
         try:
             functions[key] = function = import_function(reference, base_dir)
@@ -91,8 +100,8 @@ class _AgentChecker:
         self, doc: Document, data: dict[str, Any], tool_names: Mapping[str, str], base_dir: Path
     ) -> None:
         self.doc, self.tool_names, self.base_dir = doc, tool_names, base_dir
-        self.backends, self.tools = _names(data.get("backends")), _names(data.get("tools"))
-        self.agents = _names(data.get("agents"))
+        self.backends, self.tools = _names(data, "backends"), _names(data, "tools")
+        self.agents = _names(data, "agents")
         defaults = data.get("defaults")
         self.default_backend = defaults.get("backend") if isinstance(defaults, dict) else None
         self.graph: dict[str, list[tuple[str, Loc]]] = {}  # agents-as-tools edges
@@ -103,12 +112,15 @@ class _AgentChecker:
         for name, agent in _entries(self.agents):
             self.check_agent(name, agent)
         _check_agent_tool_cycles(self.doc, self.graph)
-        _check_output_schemas(self.doc, self.agents)
+        _check_output_schemas(self.doc, self.agents or {})
         return self.instructions
 
-    def refers(self, loc: Loc, value: Any, kind: str, names: Mapping[str, Any]) -> bool:
-        """Report `value` at `loc` when it names no entry in `names`; True when it does."""
-        if not isinstance(value, str) or self.doc.is_tainted(loc) or not names:
+    def refers(self, loc: Loc, value: Any, kind: str, names: Mapping[str, Any] | None) -> bool:
+        """Report `value` at `loc` when it names no entry in `names`; True when it does.
+
+        `names` is None when its section is itself invalid (already reported): nothing to add.
+        """
+        if not isinstance(value, str) or self.doc.is_tainted(loc) or names is None:
             return False
         if value not in names:
             self.doc.report(loc, unknown(kind, value, names))
@@ -119,11 +131,12 @@ class _AgentChecker:
         doc, loc = self.doc, ("agents", agent_name)
         backend = agent.get("backend")
         self.refers((*loc, "backend"), backend, "backend", self.backends)
-        if backend is None and not isinstance(self.default_backend, str) and len(self.backends) > 1:
+        backends = self.backends or {}
+        if backend is None and not isinstance(self.default_backend, str) and len(backends) > 1:
             doc.report(
                 loc,
                 "no backend for this agent: set `backend:` on the agent or `defaults.backend` "
-                f"(declared: {', '.join(repr(name) for name in self.backends)})",
+                f"(declared: {', '.join(repr(name) for name in backends)})",
                 at="key",
             )
         self.instructions[agent_name] = _read_instructions(doc, loc, agent, self.base_dir)
@@ -276,8 +289,12 @@ def _entries(value: Any) -> list[tuple[str, dict[str, Any]]]:
     return [(name, entry) for name, entry in value.items() if isinstance(entry, dict)]
 
 
-def _names(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+def _names(data: dict[str, Any], section: str) -> dict[str, Any] | None:
+    """The entries of a section: {} when it is absent, None when it is not a mapping."""
+    value = data.get(section)
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else None
 
 
 def _list(value: Any) -> list[tuple[int, Any]]:
@@ -286,6 +303,8 @@ def _list(value: Any) -> list[tuple[int, Any]]:
 
 def unknown(kind: str, value: str, names: Mapping[str, Any]) -> str:
     """`unknown <kind> 'value'` with a "Did you mean" hint, else the names that are declared."""
+    if not names:
+        return f"unknown {kind} {value!r} (no {kind}s are declared)"
     hint = did_you_mean(value, list(names), quote="'")
     if hint:
         return f"unknown {kind} {value!r}{hint}"

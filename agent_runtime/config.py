@@ -34,7 +34,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from agent_runtime._checks import TOOL_NAME, check_agents, import_tools, unknown
+from agent_runtime._checks import TOOL_NAME, check_agents, unknown
+from agent_runtime._checks import import_tools as _import_tools
 from agent_runtime._imports import REFERENCE, import_function
 from agent_runtime._yaml import (
     Document,
@@ -348,12 +349,19 @@ class Config:
         return self.base_dir / Path(path).expanduser()
 
 
-def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    import_tools: bool = True,
+) -> Config:
     """Load and check an agents.yaml file; relative paths and tool modules start at its folder.
 
     Args:
         path: the YAML file.
         environ: variables for `${VAR}` interpolation (default: `os.environ`).
+        import_tools: import (and so check) every tool function; without it `functions` is
+            empty, for callers that only describe the agents.
 
     Raises:
         ConfigError: the file cannot be read or has problems; every problem is listed.
@@ -368,7 +376,9 @@ def load_config(path: str | Path, *, environ: Mapping[str, str] | None = None) -
         message = f"cannot read {source}: not UTF-8 text ({exc.reason} at byte {exc.start})"
         raise ConfigError([_file_problem(source, message)]) from None
     base_dir = Path(os.path.abspath(path)).parent
-    return parse_config(text, source=source, base_dir=base_dir, environ=environ)
+    return parse_config(
+        text, source=source, base_dir=base_dir, environ=environ, import_tools=import_tools
+    )
 
 
 def parse_config(
@@ -377,6 +387,7 @@ def parse_config(
     source: str = "agents.yaml",
     base_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    import_tools: bool = True,
 ) -> Config:
     """Parse and check agents.yaml text.
 
@@ -385,6 +396,7 @@ def parse_config(
         source: the file name to show in problems.
         base_dir: where `instructions_file` and tool modules are looked up (default: the cwd).
         environ: variables for `${VAR}` interpolation (default: `os.environ`).
+        import_tools: import (and so check) every tool function (see `load_config`).
 
     Raises:
         ConfigError: the document has problems; every problem is listed, sorted by position.
@@ -413,7 +425,7 @@ def parse_config(
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             _report_validation_error(doc, error)
-    functions, tool_names = import_tools(doc, data, base)
+    functions, tool_names = _import_tools(doc, data, base, load=import_tools)
     instructions = check_agents(doc, data, tool_names, base)
     if doc.problems or spec is None:
         raise ConfigError(doc.problems, source=source)

@@ -373,6 +373,14 @@ class Runtime:
             return RunError(f"agent `{agent}` failed: {exc}")
         return RunError(f"agent `{agent}` failed: {type(exc).__name__}: {exc}")
 
+    async def clear_session(self, session: str) -> None:
+        """Forget a stored conversation."""
+        await self._sessions.clear(session)
+
+    async def session_items(self, session: str) -> list[Any]:
+        """The stored input items of a conversation (empty for an unknown session)."""
+        return await self._sessions.load(session)
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def _release_clients(self) -> None:

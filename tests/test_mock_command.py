@@ -111,6 +111,6 @@ def test_port_in_use() -> None:
 def test_help_lists_the_command() -> None:
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    assert "mock  Run a mock vLLM server" in result.output
+    assert "mock      Run the mock vLLM server." in result.output
     version = CliRunner().invoke(cli, ["--version"])
     assert version.output == "agent-runtime, version 0.1.0\n"

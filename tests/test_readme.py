@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from agent_runtime.config import parse_config
 
 pytest_plugins = ["pytester"]
 
@@ -24,7 +28,7 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one() -> None:
 
 
 def test_testing_your_agents_example_runs(pytester: pytest.Pytester) -> None:
-    section = README.split("### Testing your agents", 1)[1]
+    section = README.split("### With pytest", 1)[1]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code is not None
     pytester.makeini(
@@ -34,3 +38,21 @@ def test_testing_your_agents_example_runs(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_example=code.group(1))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--block-network")
     result.assert_outcomes(passed=1)
+
+
+def test_agents_yaml_reference_is_current() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_readme_example_agents_yaml_is_valid(tmp_path: Path) -> None:
+    section = README.split("## agents.yaml", 1)[1]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert example is not None
+    config = parse_config(example.group(1), base_dir=ROOT, environ={})  # the repo's tools/
+    assert list(config.spec.agents) == ["weather-haiku"]

@@ -1,0 +1,194 @@
+"""`agent-runtime chat AGENT`: an interactive conversation with session memory."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from agent_runtime.cli.common import (
+    EXIT_ERROR,
+    config_option,
+    debug_option,
+    exit_code,
+    handle_errors,
+    load,
+)
+from agent_runtime.cli.render import PlainRenderer, TerminalRenderer, format_output
+from agent_runtime.cli.run import Overrides, backend_options, configure_logging
+from agent_runtime.config import Config
+from agent_runtime.errors import AgentRuntimeError, ConfigError
+from agent_runtime.results import RunFinished
+
+if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
+    from rich.console import Console
+
+    from agent_runtime.runtime import Runtime
+
+__all__ = ["chat_command"]
+
+HELP_LINE = "/reset starts over, /exit or Ctrl-D quits."
+
+
+@click.command(name="chat")
+@click.argument("agent")
+@config_option
+@backend_options
+@click.option("--session", metavar="ID", help="Continue this stored conversation.")
+@click.option(
+    "--show-reasoning/--hide-reasoning",
+    default=None,
+    help="Show the model's reasoning (default: in a terminal).",
+)
+@debug_option
+def chat_command(
+    agent: str,
+    config_path: Path,
+    base_url: str | None,
+    model: str | None,
+    api_key: str | None,
+    session: str | None,
+    show_reasoning: bool | None,
+    debug: bool,
+) -> None:
+    """Talk with AGENT; the conversation is kept in the session store (SQLite).
+
+    Line editing and history in a terminal; `/reset` starts a new conversation, `/exit` or
+    Ctrl-D quits, Ctrl-C stops the current answer. Lines piped on stdin are sent one by one.
+    """
+    configure_logging(debug)
+    with handle_errors(debug):
+        config = load(config_path)
+        if agent not in config.spec.agents:
+            from agent_runtime.runtime import Runtime
+
+            Runtime(config, trace_path=False).agent(agent)  # raises the "Did you mean" error
+        code = asyncio.run(
+            _chat(
+                config,
+                agent,
+                Overrides(base_url=base_url, model=model, api_key=api_key),
+                session or f"chat-{uuid.uuid4().hex[:8]}",
+                show_reasoning,
+                debug,
+            )
+        )
+    sys.exit(code)
+
+
+async def _chat(
+    config: Config,
+    agent: str,
+    overrides: Overrides,
+    session: str,
+    show_reasoning: bool | None,
+    debug: bool,
+) -> int:
+    from rich.console import Console
+
+    from agent_runtime.runtime import Runtime
+
+    console = Console()
+    interactive = sys.stdin.isatty() and console.is_terminal
+    lines = _Lines(config, interactive)
+    async with Runtime(config, **overrides) as runtime:
+        if interactive:
+            console.print(f"[bold]{agent}[/bold] [dim](session {session}). {HELP_LINE}[/dim]")
+        while True:
+            line = await lines.next()
+            if line is None:
+                return 0
+            text = line.strip()
+            if not text:
+                continue
+            if text in ("/exit", "/quit"):
+                return 0
+            if text == "/reset":
+                await runtime.clear_session(session)
+                _say(console, interactive, "Conversation cleared.")
+                continue
+            if text.startswith("/"):
+                _say(console, interactive, f"Unknown command {text!r}. {HELP_LINE}")
+                continue
+            try:
+                await _turn(runtime, console, agent, text, session, show_reasoning)
+            except asyncio.CancelledError:
+                # Ctrl-C: asyncio.run cancelled this task; stop the answer, keep chatting.
+                task = asyncio.current_task()
+                if not interactive or task is None:
+                    raise
+                task.uncancel()
+                console.print("[dim]Cancelled.[/dim]")
+            except AgentRuntimeError as error:
+                if isinstance(error, ConfigError) or not interactive:
+                    click.echo(f"Error: {error}", err=True)
+                    return exit_code(error)
+                console.print(f"[red]Error:[/red] {error}", highlight=False, markup=True)
+            except Exception as error:
+                if debug:
+                    raise
+                click.echo(f"Error: {type(error).__name__}: {error}", err=True)
+                return EXIT_ERROR
+
+
+def _say(console: Console, interactive: bool, message: str) -> None:
+    if interactive:
+        console.print(f"[dim]{message}[/dim]")
+    else:
+        click.echo(message, err=True)
+
+
+async def _turn(
+    runtime: Runtime,
+    console: Console,
+    agent: str,
+    text: str,
+    session: str,
+    show_reasoning: bool | None,
+) -> None:
+    renderer: TerminalRenderer | PlainRenderer
+    if console.is_terminal:
+        renderer = TerminalRenderer(console, show_reasoning=show_reasoning is not False)
+    else:
+        renderer = PlainRenderer(sys.stderr, show_reasoning=bool(show_reasoning), show_tools=False)
+    renderer.waiting()
+    try:
+        async for event in runtime.stream(agent, text, session=session):
+            renderer.event(event)
+            if isinstance(event, RunFinished) and not console.is_terminal:
+                click.echo(format_output(event.result.final_output))
+    finally:
+        renderer.close()
+
+
+class _Lines:
+    """Input lines: prompt_toolkit with history in a terminal, plain stdin otherwise."""
+
+    def __init__(self, config: Config, interactive: bool) -> None:
+        self._session: PromptSession[str] | None = None
+        if interactive:
+            from prompt_toolkit import PromptSession
+            from prompt_toolkit.history import FileHistory
+
+            history = config.resolve_path(".agent-runtime/chat_history")
+            history.parent.mkdir(parents=True, exist_ok=True)
+            self._session = PromptSession(history=FileHistory(str(history)))
+
+    async def next(self) -> str | None:
+        """The next line, or None at end of input (Ctrl-D)."""
+        if self._session is None:
+            line = await asyncio.to_thread(sys.stdin.readline)
+            return line if line else None
+        while True:
+            try:
+                result: str = await self._session.prompt_async("> ")
+                return result
+            except KeyboardInterrupt:
+                continue  # Ctrl-C at the prompt clears the line
+            except EOFError:
+                return None

@@ -1,0 +1,117 @@
+"""`list`, `validate` and `schema`: fast commands that read agents.yaml but run nothing.
+
+They import neither the Agents SDK nor the OpenAI client.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agent_runtime.cli.common import EXIT_USAGE, config_option, exit_with, load
+from agent_runtime.config import Config, config_json_schema, load_config
+from agent_runtime.errors import ConfigError
+
+__all__ = ["list_command", "schema_command", "validate_command"]
+
+
+def _agent_rows(config: Config) -> list[dict[str, Any]]:
+    rows = []
+    for name, agent in config.spec.agents.items():
+        backend_name, backend = config.backend_of(name)
+        rows.append(
+            {
+                "name": name,
+                "description": agent.description,
+                "backend": backend_name,
+                "api": backend.api,
+                "base_url": backend.base_url,
+                "model": agent.model or backend.model,
+                "tools": [config.tool_names.get(key, key) for key in agent.tools],
+                "agent_tools": [tool.name for tool in config.agent_tools_of(name)],
+                "handoffs": list(agent.handoffs),
+            }
+        )
+    return rows
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+@click.command(name="list")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def list_command(config_path: Path, as_json: bool) -> None:
+    """List the agents with their backend, model and tools."""
+    try:
+        config = load(config_path, import_tools=False)  # describing needs no tool imports
+    except ConfigError as error:
+        exit_with(EXIT_USAGE, str(error))
+    rows = _agent_rows(config)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = [["AGENT", "BACKEND", "MODEL", "TOOLS"]]
+    for row in rows:
+        offers = [*row["tools"], *row["agent_tools"]]
+        offers += [f"→ {target}" for target in row["handoffs"]]
+        table.append([row["name"], row["backend"], row["model"], ", ".join(offers) or "-"])
+    click.echo(_table(table))
+
+
+@click.command(name="validate")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+def validate_command(config_path: Path, as_json: bool) -> None:
+    """Check agents.yaml: every problem at once (exit 2), or a one-line OK.
+
+    Checks the schema, names and references, environment variables, instruction files and
+    output schemas, and imports every tool function.
+    """
+    if not config_path.exists() and not as_json:
+        load(config_path)  # exits with the missing-file message
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        if as_json:
+            problems = [dataclasses.asdict(problem) for problem in error.problems]
+            click.echo(json.dumps({"ok": False, "problems": problems}, indent=2))
+            raise SystemExit(EXIT_USAGE) from None
+        exit_with(EXIT_USAGE, str(error))
+    spec = config.spec
+    counts = {"agents": len(spec.agents), "tools": len(spec.tools), "backends": len(spec.backends)}
+    if as_json:
+        click.echo(json.dumps({"ok": True, "file": config.source, **counts}, indent=2))
+        return
+    summary = ", ".join(f"{n} {kind if n != 1 else kind[:-1]}" for kind, n in counts.items())
+    click.echo(f"{config.source}: OK ({summary})")
+
+
+@click.command(name="schema")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file instead of stdout.",
+)
+def schema_command(output: Path | None) -> None:
+    """Print the JSON Schema of agents.yaml (for editors and CI checks).
+
+    Point your editor at it with a first line in agents.yaml:
+    `# yaml-language-server: $schema=agents.schema.json`
+    """
+    text = json.dumps(config_json_schema(), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)

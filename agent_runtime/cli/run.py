@@ -1,0 +1,177 @@
+"""`agent-runtime run AGENT PROMPT`: run one agent and show what it does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TypedDict
+
+import click
+
+from agent_runtime.cli.common import (
+    EXIT_USAGE,
+    config_option,
+    debug_option,
+    exit_with,
+    handle_errors,
+    load,
+)
+from agent_runtime.cli.render import PlainRenderer, TerminalRenderer, format_output
+from agent_runtime.config import Config
+from agent_runtime.results import RunFinished, RunResult
+
+__all__ = ["Overrides", "backend_options", "configure_logging", "run_command"]
+
+
+class Overrides(TypedDict):
+    """`--base-url`, `--model`, `--api-key` as `Runtime` keyword arguments."""
+
+    base_url: str | None
+    model: str | None
+    api_key: str | None
+
+
+def configure_logging(debug: bool) -> None:
+    """Debug logs with --debug; otherwise none: errors reach the user as `Error:` lines."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.CRITICAL,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def backend_options(function: click.decorators.FC) -> click.decorators.FC:
+    """`--base-url`, `--model`, `--api-key`: point the agents' backends somewhere else."""
+    for option in (
+        click.option(
+            "--api-key",
+            metavar="KEY",
+            help="API key for the model server (instead of agents.yaml's).",
+        ),
+        click.option("--model", metavar="NAME", help="Model name to request instead."),
+        click.option(
+            "--base-url", metavar="URL", help="Model server to use instead (e.g. a mock's URL)."
+        ),
+    ):
+        function = option(function)
+    return function
+
+
+def _read_prompt(prompt: str) -> str:
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        exit_with(EXIT_USAGE, "the prompt is empty; give it as an argument or pipe it in with -")
+    return prompt
+
+
+@click.command(name="run")
+@click.argument("agent")
+@click.argument("prompt")
+@config_option
+@backend_options
+@click.option("--session", metavar="ID", help="Continue this stored conversation.")
+@click.option(
+    "--max-turns",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Model calls allowed (default: the agent's).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object: final_output, items, usage, turns, trace_id.",
+)
+@click.option(
+    "--show-reasoning/--hide-reasoning",
+    default=None,
+    help="Show the model's reasoning (default: in a terminal; in a pipe, on stderr).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="In a pipe, also print tool calls to stderr.")
+@debug_option
+def run_command(
+    agent: str,
+    prompt: str,
+    config_path: Path,
+    base_url: str | None,
+    model: str | None,
+    api_key: str | None,
+    session: str | None,
+    max_turns: int | None,
+    as_json: bool,
+    show_reasoning: bool | None,
+    verbose: bool,
+    debug: bool,
+) -> None:
+    """Run AGENT on PROMPT (`-` reads the prompt from stdin).
+
+    In a terminal it streams the reasoning (dimmed), each tool call and result, then the
+    answer. In a pipe only the answer goes to stdout.
+
+    \b
+    Example:
+      agent-runtime run weather-haiku "What's the weather in Tokyo?"
+    """
+    configure_logging(debug)
+    text = _read_prompt(prompt)
+    with handle_errors(debug):
+        config = load(config_path)
+        asyncio.run(
+            _run(
+                agent=agent,
+                prompt=text,
+                overrides=Overrides(base_url=base_url, model=model, api_key=api_key),
+                session=session,
+                max_turns=max_turns,
+                as_json=as_json,
+                show_reasoning=show_reasoning,
+                verbose=verbose,
+                config=config,
+            )
+        )
+
+
+async def _run(
+    *,
+    agent: str,
+    prompt: str,
+    overrides: Overrides,
+    session: str | None,
+    max_turns: int | None,
+    as_json: bool,
+    show_reasoning: bool | None,
+    verbose: bool,
+    config: Config,
+) -> None:
+    from rich.console import Console
+
+    from agent_runtime.runtime import Runtime
+
+    async with Runtime(config, **overrides) as runtime:
+        if as_json:
+            result = await runtime.run(agent, prompt, session=session, max_turns=max_turns)
+            click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
+            return
+        console = Console()
+        terminal = console.is_terminal
+        renderer: TerminalRenderer | PlainRenderer
+        if terminal:
+            renderer = TerminalRenderer(console, show_reasoning=show_reasoning is not False)
+        else:
+            renderer = PlainRenderer(
+                sys.stderr, show_reasoning=bool(show_reasoning), show_tools=verbose
+            )
+        final: RunResult | None = None
+        renderer.waiting()
+        try:
+            async for event in runtime.stream(agent, prompt, session=session, max_turns=max_turns):
+                renderer.event(event)
+                if isinstance(event, RunFinished):
+                    final = event.result
+        finally:
+            renderer.close()
+        if final is not None and not terminal:
+            click.echo(format_output(final.final_output))

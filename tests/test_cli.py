@@ -1,0 +1,365 @@
+"""The command line through its real entry point: output, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agent_runtime.cli import cli
+from agent_runtime.testing import Fault, MockVLLM, Reply, call, fault
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parent / "project" / "agents.yaml"
+HAIKU = "Sun over Tokyo,\ntwenty-one degrees of light,\nthe city breathes warm."
+WEATHER = '{"city": "Tokyo", "condition": "sunny", "temperature_c": 21}'
+
+
+def haiku_script() -> list[Reply]:
+    return [
+        Reply(reasoning="Call get_weather.", calls=[call("get_weather", city="Tokyo")]),
+        Reply(reasoning="Sunny. Write it.", final=HAIKU),
+    ]
+
+
+@pytest.fixture
+def mock() -> Iterator[MockVLLM]:
+    with MockVLLM() as server:
+        yield server
+
+
+def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> object:
+    runner = CliRunner()
+    return runner.invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Sessions and traces of the test project go to a fresh folder for each test."""
+    monkeypatch.setenv("STATE_DIR", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def run_cli(mock: MockVLLM | None, *args: str, input: str | None = None, **env: str):  # type: ignore[no-untyped-def]
+    environment = {"MOCK_URL": mock.url if mock else "http://127.0.0.1:9/v1", **env}
+    return CliRunner().invoke(cli, ["run", "-c", str(PROJECT), *args], env=environment, input=input)
+
+
+# -- fast commands --------------------------------------------------------------------------
+
+
+def test_list(tmp_path: Path) -> None:
+    result = invoke("list", "-c", str(ROOT / "agents.yaml"))
+    assert result.exit_code == 0  # type: ignore[attr-defined]
+    assert result.output == (  # type: ignore[attr-defined]
+        "AGENT            BACKEND  MODEL               TOOLS\n"
+        "weather-haiku    local    openai/gpt-oss-20b  get_weather\n"
+        "weather-compare  local    openai/gpt-oss-20b  geocode, current_weather\n"
+        "concierge        local    openai/gpt-oss-20b  → weather-haiku, → weather-compare\n"
+    )
+
+
+def test_list_json_and_config_from_the_environment(tmp_path: Path) -> None:
+    result = invoke("list", "--json", env={"AGENT_RUNTIME_CONFIG": str(PROJECT)})
+    rows = json.loads(result.output)  # type: ignore[attr-defined]
+    assert [row["name"] for row in rows] == [
+        "weather-haiku",
+        "toolbox",
+        "chat-haiku",
+        "triage",
+        "planner",
+        "extractor",
+    ]
+    assert rows[2]["api"] == "chat_completions"
+    assert rows[4]["agent_tools"] == ["weather_haiku"]
+    assert rows[3]["handoffs"] == ["weather-haiku", "toolbox"]
+
+
+def test_validate_ok_and_json() -> None:
+    result = invoke("validate", "-c", str(PROJECT))
+    assert result.output == f"{PROJECT}: OK (6 agents, 8 tools, 2 backends)\n"  # type: ignore[attr-defined]
+    result = invoke("validate", "-c", str(PROJECT), "--json")
+    assert json.loads(result.output) == {  # type: ignore[attr-defined]
+        "ok": True,
+        "file": str(PROJECT),
+        "agents": 6,
+        "tools": 8,
+        "backends": 2,
+    }
+
+
+BROKEN = """\
+version: 1
+backends:
+  local: {base_url: "http://localhost:8000/v1"}
+agents:
+  a:
+    tools: [nope]
+"""
+
+
+def test_validate_reports_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(BROKEN)
+    result = CliRunner().invoke(cli, ["validate", "-c", str(path)])
+    assert result.exit_code == 2
+    assert result.output == (
+        f"Error: {path} has 2 problems:\n"
+        f"  {path}:3:3   backends.local: missing required field `model`.\n"
+        f"  {path}:6:13  agents.a.tools[0]: unknown tool 'nope' (no tools are declared).\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", "-c", str(path), "--json"])
+    assert result.exit_code == 2
+    problems = json.loads(result.output)["problems"]
+    assert [(p["line"], p["path"]) for p in problems] == [
+        (3, "backends.local"),
+        (6, "agents.a.tools[0]"),
+    ]
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    missing = tmp_path / "agents.yaml"
+    for command in (["list"], ["validate"], ["run", "a", "hi"]):
+        result = CliRunner().invoke(cli, [*command, "-c", str(missing)])
+        assert result.exit_code == 2
+        assert result.output == (
+            f"Error: no agents.yaml at {missing}. Create one, pass -c/--config PATH, or set "
+            "AGENT_RUNTIME_CONFIG.\n"
+        )
+
+
+def test_schema(tmp_path: Path) -> None:
+    result = invoke("schema")
+    schema = json.loads(result.output)  # type: ignore[attr-defined]
+    assert schema["properties"]["version"]["const"] == 1 or "version" in schema["properties"]
+    target = tmp_path / "agents.schema.json"
+    CliRunner().invoke(cli, ["schema", "-o", str(target)])
+    assert json.loads(target.read_text()) == schema
+
+
+def test_committed_schema_is_current() -> None:
+    committed = json.loads((ROOT / "agents.schema.json").read_text())
+    assert committed == json.loads(invoke("schema").output)  # type: ignore[attr-defined]
+
+
+def test_fast_commands_do_not_import_the_sdk() -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from agent_runtime.cli import cli\n"
+        "for args in (['--help'], ['list', '-c', sys.argv[1]], ['validate', '-c', sys.argv[1]],"
+        " ['schema']):\n"
+        "    assert CliRunner().invoke(cli, args).exit_code == 0, args\n"
+        "print(sorted(m for m in ('agents', 'openai', 'mcp') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT / "agents.yaml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "[]"
+
+
+# -- run ----------------------------------------------------------------------------------
+
+
+def test_run_in_a_pipe_prints_only_the_answer(mock: MockVLLM) -> None:
+    mock.add(*haiku_script())
+    result = run_cli(mock, "weather-haiku", "Weather in Tokyo?")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, HAIKU + "\n", "")
+
+
+def test_run_in_a_pipe_with_events_on_stderr(mock: MockVLLM) -> None:
+    mock.add(*haiku_script())
+    result = run_cli(mock, "weather-haiku", "Weather?", "--show-reasoning", "-v")
+    assert result.stdout == HAIKU + "\n"
+    assert result.stderr == (
+        "[reasoning] Call get_weather.\n"
+        '[tool] get_weather {"city":"Tokyo"}\n'
+        f"[result] get_weather {WEATHER}\n"
+        "[reasoning] Sunny. Write it.\n"
+    )
+
+
+def test_run_json(mock: MockVLLM) -> None:
+    mock.add(*haiku_script())
+    result = run_cli(mock, "weather-haiku", "Weather?", "--json")
+    document = json.loads(result.stdout)
+    assert set(document) == {"final_output", "items", "usage", "turns", "trace_id", "agent"}
+    assert document["final_output"] == HAIKU
+    assert [item["type"] for item in document["items"]] == [
+        "reasoning",
+        "tool_call",
+        "tool_result",
+        "reasoning",
+        "message",
+    ]
+    assert document["turns"] == 2
+    assert document["usage"]["requests"] == 2
+    assert document["trace_id"].startswith("trace_")
+
+
+def test_run_prompt_from_stdin_and_session_and_max_turns(mock: MockVLLM) -> None:
+    mock.add(Reply(final="first"), Reply(final="second"))
+    assert (
+        run_cli(mock, "weather-haiku", "-", "--session", "cli-s", input="hello\n").stdout
+        == "first\n"
+    )
+    assert run_cli(mock, "weather-haiku", "again", "--session", "cli-s").stdout == "second\n"
+    assert mock.model_requests[1].user_texts == ["hello\n", "again"]
+    assert [m.text for m in mock.model_requests[1].messages if m.channel == "final"] == ["first"]
+
+
+def test_run_terminal_rendering(mock: MockVLLM) -> None:
+    mock.add(*haiku_script())
+    result = run_cli(
+        mock,
+        "weather-haiku",
+        "Weather?",
+        TTY_COMPATIBLE="1",
+        TTY_INTERACTIVE="0",
+        NO_COLOR="1",
+        COLUMNS="200",
+    )
+    assert result.exit_code == 0
+    assert ANSI.sub("", result.output) == (
+        "Call get_weather.\n"
+        '→ get_weather {"city":"Tokyo"}\n'
+        f"← get_weather {WEATHER}\n"
+        "Sunny. Write it.\n"
+        f"{HAIKU}\n"
+    )
+
+
+def test_run_terminal_hides_reasoning_on_request(mock: MockVLLM) -> None:
+    mock.add(*haiku_script())
+    result = run_cli(
+        mock, "weather-haiku", "Weather?", "--hide-reasoning",
+        TTY_COMPATIBLE="1", TTY_INTERACTIVE="0", NO_COLOR="1", COLUMNS="200",
+    )  # fmt: skip
+    assert "Call get_weather." not in result.output
+    assert ANSI.sub("", result.output).endswith(f"{HAIKU}\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        pytest.param(
+            ["weather-hiaku", "hi"],
+            2,
+            f"Error: {PROJECT}: agents: no agent named 'weather-hiaku'. Did you mean "
+            "'weather-haiku'? Agents: weather-haiku, toolbox, chat-haiku, triage, planner, "
+            "extractor.\n",
+            id="unknown-agent",
+        ),
+        pytest.param(
+            ["weather-haiku", "  "],
+            2,
+            "Error: the prompt is empty; give it as an argument or pipe it in with -\n",
+            id="empty-prompt",
+        ),
+        pytest.param(
+            ["weather-haiku", "hi", "--max-turns", "0"],
+            2,
+            None,
+            id="bad-option",
+        ),
+    ],
+)
+def test_run_usage_errors(mock: MockVLLM, args: list[str], code: int, message: str | None) -> None:
+    result = run_cli(mock, *args)
+    assert result.exit_code == code
+    if message is not None:
+        assert result.output == message
+    else:
+        assert "Invalid value for '--max-turns'" in result.output
+
+
+def test_run_unreachable_server_exits_3() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    result = run_cli(None, "weather-haiku", "hi", "--base-url", url)
+    assert result.exit_code == 3
+    assert result.output == (
+        f"Error: cannot reach the model server of backend `mock` at {url} (connection refused). "
+        "Start one there (`vllm serve openai/gpt-oss-20b`) or point `base_url` (--base-url) "
+        "at a running server.\n"
+    )
+
+
+def test_run_server_error_exits_3(mock: MockVLLM) -> None:
+    mock.add(fault(status=500, message="boom"))
+    result = run_cli(mock, "weather-haiku", "hi")
+    assert result.exit_code == 3
+    assert result.output == (
+        f"Error: the model server of backend `mock` at {mock.url} answered 500: boom\n"
+    )
+
+
+def test_run_max_turns_exits_4(mock: MockVLLM) -> None:
+    mock.add(*[Reply(calls=[call("add", a=1, b=2)]) for _ in range(2)])
+    result = run_cli(mock, "toolbox", "loop", "--max-turns", "2")
+    assert result.exit_code == 4
+    assert result.output.startswith("Error: agent `toolbox` used all its turns")
+
+
+def test_debug_shows_the_traceback(mock: MockVLLM) -> None:
+    mock.add(fault(status=500, message="boom"))
+    result = run_cli(mock, "weather-haiku", "hi", "--debug")
+    assert result.exit_code == 3
+    assert "Traceback (most recent call last)" in result.output
+    assert result.output.rstrip().endswith("answered 500: boom")
+
+
+def test_ctrl_c_cancels_the_request_and_exits_130() -> None:
+    with MockVLLM([Reply(final="late", fault=Fault(delay_s=30))]) as mock:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "agent_runtime",
+                "run",
+                "-c",
+                str(PROJECT),
+                "weather-haiku",
+                "hi",
+            ],
+            env={**os.environ, "MOCK_URL": mock.url},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            for _ in range(600):  # wait (up to 60 s) until the request is in the mock
+                if mock.model_requests:
+                    break
+                try:
+                    process.wait(timeout=0.1)
+                except subprocess.TimeoutExpired:
+                    continue
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        for _ in range(100):
+            if mock.model_requests[0].disconnected:
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+    assert process.returncode == 130
+    assert stdout == ""
+    assert stderr == "\nInterrupted.\n"
+    assert mock.model_requests[0].disconnected
