@@ -12,12 +12,15 @@ problem, so gpt-oss can correct its call:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import functools
 import inspect
 import json
 import logging
+import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 
@@ -28,10 +31,13 @@ if TYPE_CHECKING:
 __all__ = [
     "build_function_tool",
     "format_tool_output",
+    "run_in_daemon_thread",
     "tool_not_found_message",
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def _arguments_preview(arguments: str, limit: int = 200) -> str:
@@ -74,6 +80,35 @@ def tool_not_found_message(name: str, available: Sequence[str]) -> str:
         return f"Error: there is no tool named `{name}`; this agent has no tools. Answer directly."
     listing = ", ".join(f"`{tool}`" for tool in available)
     return f"Error: there is no tool named `{name}`. Available tools: {listing}."
+
+
+async def run_in_daemon_thread(function: Callable[[], T]) -> T:
+    """Run a blocking function in its own daemon thread and await its result.
+
+    Unlike `asyncio.to_thread`, an abandoned call (timed out, or its run cancelled by Ctrl-C)
+    does not hold up the event loop's shutdown or the interpreter's exit: Python cannot stop a
+    thread, but it need not wait for this one.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():
+            outcome()
+
+    def work() -> None:
+        try:
+            result = function()
+        except BaseException as exc:  # handed to the awaiting task, whatever it is
+            error = exc
+            with contextlib.suppress(RuntimeError):  # the loop may be closed by now
+                loop.call_soon_threadsafe(settle, lambda: future.set_exception(error))
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, lambda: future.set_result(result))
+
+    threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True).start()
+    return await future
 
 
 def build_function_tool(
@@ -140,7 +175,7 @@ def build_function_tool(
             if is_async:
                 call = function(*args, **kwargs)
             else:
-                call = asyncio.to_thread(functools.partial(function, *args, **kwargs))
+                call = run_in_daemon_thread(functools.partial(function, *args, **kwargs))
             result = await asyncio.wait_for(call, timeout=timeout_s)
         except TimeoutError:
             logger.warning("tool %s timed out after %s s", tool_name, timeout_s)

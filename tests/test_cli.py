@@ -79,6 +79,7 @@ def test_list_json_and_config_from_the_environment(tmp_path: Path) -> None:
         "triage",
         "planner",
         "extractor",
+        "patient",
     ]
     assert rows[2]["api"] == "chat_completions"
     assert rows[4]["agent_tools"] == ["weather_haiku"]
@@ -87,13 +88,13 @@ def test_list_json_and_config_from_the_environment(tmp_path: Path) -> None:
 
 def test_validate_ok_and_json() -> None:
     result = invoke("validate", "-c", str(PROJECT))
-    assert result.output == f"{PROJECT}: OK (6 agents, 8 tools, 2 backends)\n"  # type: ignore[attr-defined]
+    assert result.output == f"{PROJECT}: OK (7 agents, 9 tools, 2 backends)\n"  # type: ignore[attr-defined]
     result = invoke("validate", "-c", str(PROJECT), "--json")
     assert json.loads(result.output) == {  # type: ignore[attr-defined]
         "ok": True,
         "file": str(PROJECT),
-        "agents": 6,
-        "tools": 8,
+        "agents": 7,
+        "tools": 9,
         "backends": 2,
     }
 
@@ -260,7 +261,7 @@ def test_run_terminal_hides_reasoning_on_request(mock: MockVLLM) -> None:
             2,
             f"Error: {PROJECT}: agents: no agent named 'weather-hiaku'. Did you mean "
             "'weather-haiku'? Agents: weather-haiku, toolbox, chat-haiku, triage, planner, "
-            "extractor.\n",
+            "extractor, patient.\n",
             id="unknown-agent",
         ),
         pytest.param(
@@ -324,7 +325,7 @@ def test_debug_shows_the_traceback(mock: MockVLLM) -> None:
     assert result.output.rstrip().endswith("answered 500: boom")
 
 
-def test_ctrl_c_cancels_the_request_and_exits_130() -> None:
+def test_ctrl_c_cancels_the_request_and_exits_130(tmp_path: Path) -> None:
     with MockVLLM([Reply(final="late", fault=Fault(delay_s=30))]) as mock:
         process = subprocess.Popen(
             [
@@ -337,29 +338,17 @@ def test_ctrl_c_cancels_the_request_and_exits_130() -> None:
                 "weather-haiku",
                 "hi",
             ],
-            env={**os.environ, "MOCK_URL": mock.url},
+            env={**os.environ, "MOCK_URL": mock.url, "STATE_DIR": str(tmp_path)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         try:
-            for _ in range(600):  # wait (up to 60 s) until the request is in the mock
-                if mock.model_requests:
-                    break
-                try:
-                    process.wait(timeout=0.1)
-                except subprocess.TimeoutExpired:
-                    continue
+            mock.wait_until(lambda m: bool(m.model_requests), timeout=60)
             process.send_signal(signal.SIGINT)
             stdout, stderr = process.communicate(timeout=30)
+            mock.wait_until(lambda m: m.model_requests[0].disconnected)
         finally:
             if process.poll() is None:
                 process.kill()
-        for _ in range(100):
-            if mock.model_requests[0].disconnected:
-                break
-            subprocess.run(["sleep", "0.05"], check=True)
-    assert process.returncode == 130
-    assert stdout == ""
-    assert stderr == "\nInterrupted.\n"
-    assert mock.model_requests[0].disconnected
+    assert (process.returncode, stdout, stderr) == (130, "", "\nInterrupted.\n")

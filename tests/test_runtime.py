@@ -411,7 +411,7 @@ async def test_unknown_agent(runtime: Runtime) -> None:
         await runtime.run("weather-haiku2", "hi")
     assert str(error.value) == (
         f"{PROJECT}: agents: no agent named 'weather-haiku2'. Did you mean 'weather-haiku'? "
-        "Agents: weather-haiku, toolbox, chat-haiku, triage, planner, extractor."
+        "Agents: weather-haiku, toolbox, chat-haiku, triage, planner, extractor, patient."
     )
 
 

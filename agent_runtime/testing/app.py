@@ -76,6 +76,9 @@ class ServerState(Protocol):
     requests: deque[RecordedRequest]
     internal_errors: list[Exception]
 
+    def changed(self) -> None:
+        """Called when a request arrives and when it is answered, fails or is abandoned."""
+
 
 class MockApp:
     """The ASGI application of a mock vLLM server (HTTP only).
@@ -118,6 +121,7 @@ class MockApp:
         )
         self._received += 1
         self._server.requests.append(record)
+        self._server.changed()
         try:
             await self._dispatch(record, scope, receive, send)
         except Disconnected:
@@ -132,6 +136,9 @@ class MockApp:
             record.error = error.body()
             if record.status is None:
                 await send_json(send, record, 500, error.body())
+        finally:
+            record.finished = True
+            self._server.changed()
 
     async def _dispatch(
         self, record: RecordedRequest, scope: Scope, receive: Receive, send: Send

@@ -77,6 +77,7 @@ class RecordedRequest:
     events: list[dict[str, Any]] = field(default_factory=list)
     error: Any = None
     disconnected: bool = False
+    finished: bool = False
 
     @property
     def reasoning_texts(self) -> list[str]:

@@ -13,7 +13,7 @@ import inspect
 import socket
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -96,6 +96,7 @@ class MockVLLM:
         self.default = default
         self.requests: deque[RecordedRequest] = deque(maxlen=keep_requests)
         self.internal_errors: list[Exception] = []
+        self._changes = threading.Condition()
         self._entries: deque[ScriptEntry] = deque(as_entries(script))
         self._script_length = len(self._entries)
         self._served = 0
@@ -316,6 +317,21 @@ class MockVLLM:
                 f"reasoning of reply {reply} not sent back in request {request}: "
                 f"missing {missing!r}; request {request} carried {target.reasoning_texts!r}"
             )
+
+    def changed(self) -> None:
+        """Wake `wait_until` callers (the app calls this as requests arrive and end)."""
+        with self._changes:
+            self._changes.notify_all()
+
+    def wait_until(self, condition: Callable[[MockVLLM], bool], *, timeout: float = 10.0) -> None:
+        """Block until `condition(mock)` holds, re-checked whenever a request arrives or ends.
+
+        `mock.wait_until(lambda m: len(m.model_requests) == 2)`; raises `TimeoutError` after
+        `timeout` seconds. (In async code, call it through `asyncio.to_thread`.)
+        """
+        with self._changes:
+            if not self._changes.wait_for(lambda: condition(self), timeout=timeout):
+                raise TimeoutError(f"MockVLLM: condition not met within {timeout} s")
 
     # -- ASGI ---------------------------------------------------------------------------------
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
+from pathlib import Path
 
+import httpx
 from agents import RunContextWrapper
 
 _meetings: dict[str, asyncio.Event] = {}
@@ -89,3 +92,20 @@ async def meet(token: str, who: str, other: str) -> str:
 def whoami(context: RunContextWrapper[object]) -> str:
     """Says whether the run context reached the tool."""
     return f"context: {type(context).__name__}"
+
+
+async def hang(marker: str) -> str:
+    """Tells the mock server it started (GET /health), then waits until it is cancelled.
+
+    Args:
+        marker: A file to write "cancelled" to when the call is cancelled.
+    """
+    root = os.environ["MOCK_URL"].removesuffix("/v1")
+    try:
+        async with httpx.AsyncClient() as client:
+            await client.get(f"{root}/health")
+        await asyncio.sleep(600)
+    except asyncio.CancelledError:
+        Path(marker).write_text("cancelled")  # noqa: ASYNC240 - must happen before re-raising
+        raise
+    return "done"
