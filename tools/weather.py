@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping
-from typing import Any, Final
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 # pydantic (which the Agents SDK uses to describe tool outputs) needs typing_extensions'
 # TypedDict before Python 3.12.
 from typing_extensions import TypedDict
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "CityWeather",
@@ -36,8 +38,8 @@ __all__ = [
 
 GEOCODING_URL: Final = "https://geocoding-api.open-meteo.com/v1/search"
 FORECAST_URL: Final = "https://api.open-meteo.com/v1/forecast"
-_GEOCODING_HOST: Final = httpx.URL(GEOCODING_URL).host
-_FORECAST_HOST: Final = httpx.URL(FORECAST_URL).host
+_GEOCODING_HOST: Final = urlsplit(GEOCODING_URL).hostname
+_FORECAST_HOST: Final = urlsplit(FORECAST_URL).hostname
 
 # Seconds allowed for one request to Open-Meteo, from connecting to the last byte.
 _TIMEOUT_S = 5.0
@@ -163,6 +165,8 @@ async def get_weather(city: str) -> CityWeather:
 
 def _client() -> httpx.AsyncClient:
     """A new client for one tool call; tests monkeypatch this to inject a transport."""
+    import httpx  # imported on first call: `agent-runtime validate` imports this module
+
     return httpx.AsyncClient(timeout=_TIMEOUT_S)
 
 
@@ -256,7 +260,9 @@ async def _get_json(
     client: httpx.AsyncClient, url: str, params: Mapping[str, str | int | float]
 ) -> dict[str, Any]:
     """GET `url` once (no retries) and return its JSON object, or raise `WeatherServiceError`."""
-    host = httpx.URL(url).host
+    import httpx
+
+    host = urlsplit(url).hostname
     unreachable = f"the weather service at {host} could not be reached"
     try:
         # httpx's timeout bounds each phase (connect, each read, ...); this bounds the whole.
