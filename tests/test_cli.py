@@ -352,3 +352,29 @@ def test_ctrl_c_cancels_the_request_and_exits_130(tmp_path: Path) -> None:
             if process.poll() is None:
                 process.kill()
     assert (process.returncode, stdout, stderr) == (130, "", "\nInterrupted.\n")
+
+
+def test_run_overrides_reach_the_server(tmp_path: Path) -> None:
+    with MockVLLM([Reply(final="ok")], served_model_names=["my-model"], api_key="k1") as mock:
+        result = CliRunner().invoke(
+            cli,
+            [
+                "run", "-c", str(PROJECT), "weather-haiku", "hi",
+                "--base-url", mock.url, "--model", "my-model", "--api-key", "k1",
+            ],
+            env={"MOCK_URL": "http://127.0.0.1:9/v1"},
+        )  # fmt: skip
+    assert (result.exit_code, result.output) == (0, "ok\n")
+    request = mock.model_requests[0]
+    assert request.json["model"] == "my-model"
+    assert request.headers["authorization"] == "Bearer k1"
+
+
+def test_run_other_failures_exit_1(mock: MockVLLM) -> None:
+    mock.add(Reply(final='{"city": "Tokyo"}'))
+    result = run_cli(mock, "extractor", "Tokyo")
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: agent `extractor` failed: the final answer of `extractor` does not match its "
+        "output_schema: (root): 'temperature_c' is a required property\n"
+    )

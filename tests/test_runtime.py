@@ -30,7 +30,7 @@ from agent_runtime.results import (
 )
 from agent_runtime.runtime import Runtime
 from agent_runtime.sessions import SessionStore
-from agent_runtime.testing import MockVLLM, Reply, call, fault
+from agent_runtime.testing import VLLM_0_21, MockVLLM, Reply, call, fault
 
 PROJECT = Path(__file__).resolve().parent / "project" / "agents.yaml"
 HAIKU = "Sun over Tokyo,\ntwenty-one degrees of light,\nthe city breathes warm."
@@ -476,3 +476,31 @@ async def test_failed_run_leaves_the_session_consistent(mock: MockVLLM, runtime:
     kinds = [item.get("type", "message") for item in sent]
     # The failed turn kept its call with its output; nothing orphaned was stored.
     assert kinds == ["message", "function_call", "function_call_output", "message"]
+
+
+async def test_reasoning_content_backend_for_older_vllm(tmp_path: Path) -> None:
+    config = tmp_path / "agents.yaml"
+    config.write_text(
+        "version: 1\n"
+        "backends:\n"
+        "  old:\n"
+        "    api: chat_completions\n"
+        "    reasoning_field: reasoning_content\n"
+        "    base_url: ${MOCK_URL}\n"
+        "    model: openai/gpt-oss-20b\n"
+        "tools:\n"
+        "  get_weather: {function: 'fixture_tools.basic:get_weather'}\n"
+        "agents:\n"
+        "  haiku: {instructions: Haiku., tools: [get_weather]}\n"
+    )
+    (tmp_path / "fixture_tools").symlink_to(PROJECT.parent / "fixture_tools")
+    profile = VLLM_0_21.but(chat_reasoning_field="reasoning_content")
+    async with (
+        MockVLLM(haiku_script(), profile=profile) as mock,
+        Runtime.from_yaml(config, environ={"MOCK_URL": mock.url}, trace_path=False) as runtime,
+    ):
+        result = await runtime.run("haiku", "Weather?")
+    assert result.final_output == HAIKU
+    assistant = mock.model_requests[1].json["messages"][2]
+    assert assistant["reasoning_content"] == "User wants Tokyo weather; call get_weather."
+    assert assistant["content"] == ""
