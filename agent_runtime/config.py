@@ -124,8 +124,31 @@ class BackendSpec(_Spec):
         json_schema_extra={"default": "EMPTY"},
     )
     model: str = Field(description="Model name as the server knows it, e.g. openai/gpt-oss-20b.")
-    timeout_s: float = Field(default=120, gt=0, description="Timeout of one request, in seconds.")
-    max_retries: int = Field(default=2, ge=0, description="Retries of a failed request.")
+    timeout_s: float = Field(
+        default=120,
+        gt=0,
+        description="Time limit of one model call (one attempt), in seconds, streaming included.",
+    )
+    max_retries: int = Field(
+        default=2,
+        ge=0,
+        description="Retries of a failed model call: connection errors, time-outs, 429, 5xx, "
+        "a stream cut before its end, an empty incomplete answer. Never 400/401/404/501.",
+    )
+    retry_budget_s: float = Field(
+        default=120,
+        ge=0,
+        description="Most time one model call may spend on failed attempts and waits before "
+        "retrying, in seconds.",
+    )
+    retry_delay_s: float = Field(
+        default=0.5,
+        ge=0,
+        description="Wait before the first retry; it doubles each time (with jitter).",
+    )
+    retry_max_delay_s: float = Field(
+        default=10, ge=0, description="Longest wait between retries, in seconds."
+    )
     reasoning_field: Literal["reasoning", "reasoning_content"] = Field(
         default="reasoning",
         description="chat_completions only: the assistant field that carries reasoning back "
@@ -229,6 +252,23 @@ class AgentSpec(_Spec):
     max_turns: int | None = Field(
         default=None, gt=0, description="Most model turns in one run (default: defaults.max_turns)."
     )
+    run_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Wall-clock limit of a whole run, in seconds (default: the defaults').",
+    )
+    max_repeated_calls: int | None = Field(
+        default=None,
+        ge=0,
+        description="Loop guard: the same tool call this many times in a row is refused (default: "
+        "defaults.max_repeated_calls).",
+    )
+    max_invalid_calls: int | None = Field(
+        default=None,
+        ge=0,
+        description="Invalid tool calls in a row before the run ends (default: "
+        "defaults.max_invalid_calls).",
+    )
 
     @model_validator(mode="after")
     def _one_instructions_source(self) -> AgentSpec:
@@ -254,6 +294,21 @@ class DefaultsSpec(_Spec):
         default=20000,
         gt=0,
         description="Longest tool result sent back to the model, in characters.",
+    )
+    run_timeout_s: float | None = Field(
+        default=None, gt=0, description="Wall-clock limit of a whole run, in seconds (none)."
+    )
+    max_repeated_calls: int = Field(
+        default=3,
+        ge=0,
+        description="Loop guard: the same tool with the same arguments this many times in a row "
+        "is refused and the model told it repeats itself; twice as many ends the run. 0: off.",
+    )
+    max_invalid_calls: int = Field(
+        default=5,
+        ge=0,
+        description="Invalid tool calls in a row (bad JSON, bad arguments, unknown tools) before "
+        "the run ends. 0: no limit.",
     )
 
 
@@ -335,6 +390,21 @@ class Config:
     def max_turns_of(self, agent: str) -> int:
         """The agent's `max_turns`, else `defaults.max_turns`."""
         return self._agent(agent).max_turns or self.spec.defaults.max_turns
+
+    def run_timeout_of(self, agent: str) -> float | None:
+        """The agent's `run_timeout_s`, else `defaults.run_timeout_s` (None: no limit)."""
+        own = self._agent(agent).run_timeout_s
+        return own if own is not None else self.spec.defaults.run_timeout_s
+
+    def guard_limits_of(self, agent: str) -> tuple[int, int]:
+        """`(max_repeated_calls, max_invalid_calls)` of the agent, defaults filled in."""
+        spec, defaults = self._agent(agent), self.spec.defaults
+        repeated = spec.max_repeated_calls
+        invalid = spec.max_invalid_calls
+        return (
+            repeated if repeated is not None else defaults.max_repeated_calls,
+            invalid if invalid is not None else defaults.max_invalid_calls,
+        )
 
     def agent_tools_of(self, agent: str) -> tuple[AgentToolSpec, ...]:
         """The agent's `agent_tools` as specs, each with its tool name filled in."""

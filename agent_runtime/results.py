@@ -16,6 +16,7 @@ __all__ = [
     "Message",
     "Reasoning",
     "ReasoningDelta",
+    "Retrying",
     "RunEvent",
     "RunFinished",
     "RunItem",
@@ -157,6 +158,17 @@ class AgentChanged:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Retrying:
+    """A model call failed part-way and is made again: drop the partial text since the last
+    item. `attempt` is the attempt that failed (1-based); `cause` says why."""
+
+    agent: str
+    attempt: int
+    cause: str
+    type: Literal["retrying"] = "retrying"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinished:
     """The last event of a stream, with the whole result."""
 
@@ -164,5 +176,5 @@ class RunFinished:
     type: Literal["run_finished"] = "run_finished"
 
 
-RunEvent = ReasoningDelta | TextDelta | AgentChanged | RunItem | RunFinished
+RunEvent = ReasoningDelta | TextDelta | AgentChanged | Retrying | RunItem | RunFinished
 """What `Runtime.stream` yields: deltas as they arrive, each item once complete, then the end."""

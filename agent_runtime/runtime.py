@@ -14,30 +14,32 @@ The Agents SDK is imported on first use, not when this module is imported.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import difflib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from agent_runtime.config import Config, load_config
 from agent_runtime.errors import (
     AgentRuntimeError,
     BackendError,
-    BackendUnavailableError,
     ConfigError,
     ConfigProblem,
     RunError,
     RunLimitError,
 )
+from agent_runtime.guards import CallGuard
 from agent_runtime.results import (
     AgentChanged,
     Handoff,
     Message,
     Reasoning,
     ReasoningDelta,
+    Retrying,
     RunEvent,
     RunFinished,
     RunItem,
@@ -47,6 +49,7 @@ from agent_runtime.results import (
     ToolResult,
     Usage,
 )
+from agent_runtime.retry import RetryEvent
 from agent_runtime.sessions import SessionStore, consistent_prefix
 from agent_runtime.tracing import RunTrace, TraceWriter, current_trace, in_nested_run
 
@@ -195,15 +198,56 @@ class Runtime:
     def _max_turns(self, agent: str, max_turns: int | None) -> int:
         return max_turns if max_turns is not None else self.config.max_turns_of(agent)
 
-    async def _start(
-        self, agent: str, input: Input, session: str | None
-    ) -> tuple[Agent[Any], list[Any], list[Any], RunTrace]:
+    async def _begin(self, agent: str, input: Input, session: str | None) -> _Run:
         sdk_agent = self.agent(agent)
         new_items = _as_items(input)
         history = await self._sessions.load(session) if session else []
-        trace = RunTrace(self._tracer, agent=agent)
+        repeats, invalid = self.config.guard_limits_of(agent)
+        trace = RunTrace(self._tracer, agent=agent, guard=CallGuard(repeats, invalid))
         trace.record("run_start", agent=agent, session=session, input=trace.sensitive(new_items))
-        return sdk_agent, new_items, history, trace
+        budget = self.config.run_timeout_of(agent)
+        deadline = None if budget is None else asyncio.get_running_loop().time() + budget
+        return _Run(
+            agent=agent,
+            sdk_agent=sdk_agent,
+            session=session,
+            new_items=new_items,
+            history=history,
+            trace=trace,
+            budget_s=budget,
+            deadline=deadline,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _running(self, run: _Run) -> AsyncIterator[None]:
+        """The run's context: its trace for hooks and tools; failures translated and the
+        session left consistent, also when the run is cancelled."""
+        token = current_trace.set(run.trace)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if run.session:
+                # Cancelled: no more awaiting; a short synchronous write keeps what was done.
+                self._sessions.append_sync(run.session, run.consistent_items())
+            run.trace.record("run_end", agent=run.trace.agent, error="cancelled")
+            raise
+        except Exception as exc:
+            error = self._translate(exc, run)
+            if run.session:
+                await self._sessions.append(run.session, run.consistent_items(exc))
+            run.trace.record(
+                "run_end", agent=run.trace.agent, error=f"{type(error).__name__}: {error}"
+            )
+            raise error from exc
+        finally:
+            current_trace.reset(token)
+
+    async def _finish(self, run: _Run, result: Any) -> RunResult:
+        outcome = _result(result, run.trace)
+        if run.session:
+            await self._sessions.append(run.session, result.to_input_list()[len(run.history) :])
+        _record_end(run.trace, outcome)
+        return outcome
 
     async def run(
         self,
@@ -225,30 +269,21 @@ class Runtime:
             ConfigError: unknown agent.
             BackendUnavailableError: the model server cannot be reached.
             BackendError: the model server keeps failing.
-            RunLimitError: `max_turns` reached without a final answer.
+            RunLimitError: `max_turns`, `run_timeout_s` or the loop guard ended the run.
             RunError: the run failed otherwise (e.g. an answer that breaks `output_schema`).
         """
         from agents import Runner
 
-        sdk_agent, new_items, history, trace = await self._start(agent, input, session)
-        token = current_trace.set(trace)
-        try:
+        run = await self._begin(agent, input, session)
+        async with self._running(run), asyncio.timeout_at(run.deadline):
             result = await Runner.run(
-                sdk_agent,
-                [*history, *new_items],
+                run.sdk_agent,
+                [*run.history, *run.new_items],
                 max_turns=self._max_turns(agent, max_turns),
                 run_config=self._run_config(),
                 hooks=self._hooks,
             )
-        except Exception as exc:
-            raise await self._failed(exc, agent, trace, session, new_items, len(history)) from exc
-        finally:
-            current_trace.reset(token)
-        outcome = _result(result, trace)
-        if session:
-            await self._sessions.append(session, result.to_input_list()[len(history) :])
-        _record_end(trace, outcome)
-        return outcome
+        return await self._finish(run, result)
 
     async def stream(
         self,
@@ -262,25 +297,32 @@ class Runtime:
 
         Reasoning and answer text arrive as `ReasoningDelta` / `TextDelta`; reasoning, tool
         calls, tool results, messages and handoffs as items once complete; `AgentChanged` when
-        an agent starts. Errors are raised as in `run`.
+        an agent starts; `Retrying` when a model call failed part-way and is made again (drop
+        the partial text). Errors are raised as in `run`.
         """
         from agents import Runner
         from openai.types.responses import ResponseReasoningTextDeltaEvent, ResponseTextDeltaEvent
 
-        sdk_agent, new_items, history, trace = await self._start(agent, input, session)
-        token = current_trace.set(trace)
-        try:
+        run = await self._begin(agent, input, session)
+        async with self._running(run):
             streamed = Runner.run_streamed(
-                sdk_agent,
-                [*history, *new_items],
+                run.sdk_agent,
+                [*run.history, *run.new_items],
                 max_turns=self._max_turns(agent, max_turns),
                 run_config=self._run_config(),
                 hooks=self._hooks,
             )
             names: dict[str, str] = {}
             current = agent
+            events = cast(AsyncGenerator[Any, None], streamed.stream_events())
             try:
-                async for event in streamed.stream_events():
+                while True:
+                    # The run's time budget covers waiting for the run, not the caller's work.
+                    async with asyncio.timeout_at(run.deadline):
+                        try:
+                            event = await anext(events)
+                        except StopAsyncIteration:
+                            break
                     if event.type == "agent_updated_stream_event":
                         current = event.new_agent.name
                         yield AgentChanged(agent=current)
@@ -290,23 +332,16 @@ class Runtime:
                             yield ReasoningDelta(agent=current, text=data.delta)
                         elif isinstance(data, ResponseTextDeltaEvent):
                             yield TextDelta(agent=current, text=data.delta)
+                        elif isinstance(data, RetryEvent):
+                            yield Retrying(agent=current, attempt=data.attempt, cause=data.cause)
                     elif event.type == "run_item_stream_event":
                         item = _item(event.item, names)
                         if item is not None:
                             yield item
-            except Exception as exc:
-                raise await self._failed(
-                    exc, agent, trace, session, new_items, len(history)
-                ) from exc
             finally:
                 streamed.cancel()
-        finally:
-            current_trace.reset(token)
-        outcome = _result(streamed, trace)
-        if session:
-            await self._sessions.append(session, streamed.to_input_list()[len(history) :])
-        _record_end(trace, outcome)
-        yield RunFinished(result=outcome)
+                await events.aclose()
+        yield RunFinished(result=await self._finish(run, streamed))
 
     def run_sync(
         self,
@@ -326,42 +361,25 @@ class Runtime:
 
         return asyncio.run(run_then_release())
 
-    async def _failed(
-        self,
-        exc: Exception,
-        agent: str,
-        trace: RunTrace,
-        session: str | None,
-        new_items: list[Any],
-        history_length: int,
-    ) -> AgentRuntimeError:
-        error = self._translate(exc, trace.agent or agent)
-        if session:
-            produced = _produced_items(exc) or trace.last_input[history_length + len(new_items) :]
-            await self._sessions.append(session, consistent_prefix([*new_items, *produced]))
-        trace.record("run_end", agent=trace.agent, error=f"{type(error).__name__}: {error}")
-        return error
-
-    def _translate(self, exc: Exception, agent: str) -> AgentRuntimeError:
+    def _translate(self, exc: Exception, run: _Run) -> AgentRuntimeError:
         import openai
         from agents.exceptions import AgentsException, MaxTurnsExceeded
 
-        if isinstance(exc, AgentRuntimeError):
-            return exc
+        agent = run.trace.agent or run.agent
+        own = _own_error(exc)
+        if own is not None:
+            return own
+        if isinstance(exc, TimeoutError) and run.past_deadline():
+            return RunLimitError(
+                f"the run of agent `{run.agent}` took longer than its time budget "
+                f"(run_timeout_s={run.budget_s:g} s) and was stopped."
+            )
         backend_name, backend_spec = self.config.backend_of(agent)
         url = backend_spec.base_url
         if isinstance(exc, MaxTurnsExceeded):
             return RunLimitError(
                 f"agent `{agent}` used all its turns without a final answer ({exc.message}). "
                 "Raise `max_turns` for the agent in agents.yaml, or pass --max-turns."
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            cause = "timed out" if isinstance(exc, openai.APITimeoutError) else _cause(exc)
-            return BackendUnavailableError(
-                f"cannot reach the model server of backend `{backend_name}` at {url} ({cause}). "
-                "Start one there (`vllm serve openai/gpt-oss-20b`) or point `base_url` "
-                "(--base-url) at a running server.",
-                url=url,
             )
         if isinstance(exc, openai.APIStatusError):
             return BackendError(
@@ -370,7 +388,13 @@ class Runtime:
                 url=url,
             )
         if isinstance(exc, AgentsException):
-            return RunError(f"agent `{agent}` failed: {exc}")
+            detail = str(exc)
+            if "status=incomplete" in detail:
+                detail += (
+                    " The answer was cut at the output token limit: raise "
+                    "`model_settings.max_tokens`, or lower `reasoning_effort`."
+                )
+            return RunError(f"agent `{agent}` failed: {detail}")
         return RunError(f"agent `{agent}` failed: {type(exc).__name__}: {exc}")
 
     async def clear_session(self, session: str) -> None:
@@ -450,8 +474,10 @@ def _drop_finished_reasoning(data: CallModelData[Any]) -> ModelInputData:
 
     items = data.model_data.input
     trace = current_trace.get()
-    if trace is not None and not in_nested_run.get():
-        trace.last_input = items  # what a failed run had produced, up to this model call
+    if trace is not None:
+        trace.guard.raise_if_tripped()
+        if not in_nested_run.get():
+            trace.last_input = items  # what a failed run had produced, up to this model call
     last_user = max((i for i, item in enumerate(items) if _is_user_message(item)), default=0)
     if not any(
         isinstance(item, dict) and item.get("type") == "reasoning" for item in items[:last_user]
@@ -463,19 +489,6 @@ def _drop_finished_reasoning(data: CallModelData[Any]) -> ModelInputData:
         if index >= last_user or not (isinstance(item, dict) and item.get("type") == "reasoning")
     ]
     return ModelInputData(input=kept, instructions=data.model_data.instructions)
-
-
-def _cause(exc: BaseException) -> str:
-    """The root cause of a connection failure, in a few words."""
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    if any(isinstance(e, ConnectionRefusedError) for e in seen):
-        return "connection refused"
-    texts = [str(e) for e in seen[1:] if str(e)]
-    return texts[-1] if texts else (str(exc) or type(exc).__name__)
 
 
 def _api_message(exc: Any) -> str:
@@ -566,7 +579,45 @@ def _record_end(trace: RunTrace, outcome: RunResult) -> None:
     )
 
 
-def _produced_items(exc: Exception) -> list[Any]:
+def _own_error(exc: BaseException) -> AgentRuntimeError | None:
+    """An error of ours that the SDK wrapped (raised from a tool, a filter or the retry layer)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        if isinstance(current, AgentRuntimeError):
+            return current
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+@dataclasses.dataclass(slots=True, kw_only=True)
+class _Run:
+    """One run in progress: what it started from, its trace, its time budget."""
+
+    agent: str
+    sdk_agent: Agent[Any]
+    session: str | None
+    new_items: list[Any]
+    history: list[Any]
+    trace: RunTrace
+    budget_s: float | None
+    deadline: float | None
+
+    def past_deadline(self) -> bool:
+        return self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline
+
+    def consistent_items(self, exc: BaseException | None = None) -> list[Any]:
+        """What a failed run adds to its session: its input, and whatever complete turns it
+        produced before failing (no call without its output, no dangling reasoning)."""
+        produced = _produced_items(exc) if exc is not None else []
+        if not produced:
+            start = len(self.history) + len(self.new_items)
+            produced = self.trace.last_input[start:]
+        return consistent_prefix([*self.new_items, *produced])
+
+
+def _produced_items(exc: BaseException) -> list[Any]:
     """The input items a failed run had produced before it failed (from the SDK's error)."""
     run_data = getattr(exc, "run_data", None)
     if run_data is None:

@@ -24,6 +24,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 
+from agent_runtime.guards import CallGuard
+from agent_runtime.tracing import current_trace
+
 if TYPE_CHECKING:
     from agents import FunctionTool
     from agents.tool_context import ToolContext
@@ -148,26 +151,26 @@ def build_function_tool(
     is_async = inspect.iscoroutinefunction(function)
 
     async def invoke(context: ToolContext[Any], arguments: str) -> str:
-        try:
-            data = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError as exc:
-            return (
-                f"Error: the arguments for `{tool_name}` are not valid JSON ({exc.msg} at "
-                f"line {exc.lineno} column {exc.colno}): {_arguments_preview(arguments)}. "
-                f"Call `{tool_name}` again with a JSON object of its parameters."
-            )
-        if not isinstance(data, dict):
-            return (
-                f"Error: the arguments for `{tool_name}` must be a JSON object, not "
-                f"{type(data).__name__}: {_arguments_preview(arguments)}."
-            )
-        try:
-            parsed = schema.params_pydantic_model(**data)
-        except pydantic.ValidationError as exc:
-            return (
-                f"Error: invalid arguments for `{tool_name}`: {_validation_details(exc)}. "
-                f"Call `{tool_name}` again with corrected arguments."
-            )
+        trace = current_trace.get()
+        guard = trace.guard if trace is not None else CallGuard(0, 0)
+        data, problem = _parse_arguments(arguments)
+        parsed = None
+        if data is not None:
+            try:
+                parsed = schema.params_pydantic_model(**data)
+            except pydantic.ValidationError as exc:
+                problem = (
+                    f"Error: invalid arguments for `{tool_name}`: {_validation_details(exc)}. "
+                    f"Call `{tool_name}` again with corrected arguments."
+                )
+        if parsed is None:
+            message = problem or f"Error: no arguments for `{tool_name}`."
+            guard.invalid_call(tool_name, message.removeprefix("Error: "))
+            return message
+        refusal = guard.before_call(tool_name, arguments)
+        if refusal is not None:
+            return refusal
+        guard.valid_call()
         args, kwargs = schema.to_call_args(parsed)
         if schema.takes_context:
             args.insert(0, context)
@@ -188,6 +191,23 @@ def build_function_tool(
             logger.info("tool %s raised %s", tool_name, type(exc).__name__)
             return f"Error: `{tool_name}` raised {type(exc).__name__}: {exc}"
         return format_tool_output(result, max_chars=max_output_chars)
+
+    def _parse_arguments(arguments: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The arguments as a dict, or None and what is wrong with them."""
+        try:
+            data = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError as exc:
+            return None, (
+                f"Error: the arguments for `{tool_name}` are not valid JSON ({exc.msg} at "
+                f"line {exc.lineno} column {exc.colno}): {_arguments_preview(arguments)}. "
+                f"Call `{tool_name}` again with a JSON object of its parameters."
+            )
+        if not isinstance(data, dict):
+            return None, (
+                f"Error: the arguments for `{tool_name}` must be a JSON object, not "
+                f"{type(data).__name__}: {_arguments_preview(arguments)}."
+            )
+        return data, None
 
     return FunctionTool(
         name=tool_name,

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from agent_runtime.guards import CallGuard
+
 if TYPE_CHECKING:
     from agents import RunHooks
 
@@ -70,6 +72,7 @@ class RunTrace:
     """The tracing state of one run (also seen by nested runs of agents used as tools)."""
 
     writer: TraceWriter
+    guard: CallGuard = field(default_factory=CallGuard)
     trace_id: str = field(default_factory=new_trace_id)
     agent: str = ""
     last_input: list[Any] = field(default_factory=list)

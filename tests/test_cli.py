@@ -295,9 +295,9 @@ def test_run_unreachable_server_exits_3() -> None:
     result = run_cli(None, "weather-haiku", "hi", "--base-url", url)
     assert result.exit_code == 3
     assert result.output == (
-        f"Error: cannot reach the model server of backend `mock` at {url} (connection refused). "
-        "Start one there (`vllm serve openai/gpt-oss-20b`) or point `base_url` (--base-url) "
-        "at a running server.\n"
+        f"Error: cannot reach the model server of backend `mock` at {url} (connection refused; "
+        "no retries: max_retries is 0). Start one there (`vllm serve openai/gpt-oss-20b`) or "
+        "point `base_url` (--base-url) at a running server.\n"
     )
 
 
@@ -306,7 +306,8 @@ def test_run_server_error_exits_3(mock: MockVLLM) -> None:
     result = run_cli(mock, "weather-haiku", "hi")
     assert result.exit_code == 3
     assert result.output == (
-        f"Error: the model server of backend `mock` at {mock.url} answered 500: boom\n"
+        f"Error: the model server of backend `mock` at {mock.url} failed: HTTP 500: boom (no "
+        "retries: max_retries is 0)\n"
     )
 
 
@@ -322,7 +323,7 @@ def test_debug_shows_the_traceback(mock: MockVLLM) -> None:
     result = run_cli(mock, "weather-haiku", "hi", "--debug")
     assert result.exit_code == 3
     assert "Traceback (most recent call last)" in result.output
-    assert result.output.rstrip().endswith("answered 500: boom")
+    assert result.output.rstrip().endswith("failed: HTTP 500: boom (no retries: max_retries is 0)")
 
 
 def test_ctrl_c_cancels_the_request_and_exits_130(tmp_path: Path) -> None:

@@ -76,7 +76,8 @@ def test_piped_chat_stops_on_a_server_error_with_its_exit_code(
     result = chat(mock, tmp_path, "hi\nagain\n", "weather-haiku")
     assert result.returncode == 3
     assert result.stderr == (
-        f"Error: the model server of backend `mock` at {mock.url} answered 503: busy\n"
+        f"Error: the model server of backend `mock` at {mock.url} failed: HTTP 503: busy (no "
+        "retries: max_retries is 0)\n"
     )
 
 

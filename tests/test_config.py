@@ -527,7 +527,8 @@ ERRORS = [
         f"version: 1\n{_BACKEND}\nagents:\n  a:\n    colour: red\n",
         "agents.yaml:5:5: agents.a.colour: unknown field (allowed: `description`, `instructions`, "
         "`instructions_file`, `backend`, `model`, `model_settings`, `tools`, `agent_tools`, "
-        "`handoffs`, `output_schema`, `max_turns`).",
+        "`handoffs`, `output_schema`, `max_turns`, `run_timeout_s`, `max_repeated_calls`, "
+        "`max_invalid_calls`).",
         id="unknown-field-lists-the-allowed",
     ),
     pytest.param(
@@ -1043,7 +1044,8 @@ def test_the_json_schema_is_valid_and_accepts_the_example() -> None:
     assert backend["timeout_s"] == {
         "title": "Timeout S",
         "default": 120,
-        "description": "Timeout of one request, in seconds.",
+        "description": "Time limit of one model call (one attempt), in seconds, streaming "
+        "included.",
         "anyOf": [
             {"type": "number", "exclusiveMinimum": 0},
             {"type": "string", "pattern": r"\$\{"},

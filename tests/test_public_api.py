@@ -22,6 +22,7 @@ def test_package_api() -> None:
         "Message",
         "Reasoning",
         "ReasoningDelta",
+        "Retrying",
         "RunError",
         "RunEvent",
         "RunFinished",

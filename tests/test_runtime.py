@@ -390,9 +390,9 @@ async def test_unreachable_server(tmp_path: Path) -> None:
         with pytest.raises(BackendUnavailableError) as error:
             await rt.run("weather-haiku", "hi")
     assert str(error.value) == (
-        f"cannot reach the model server of backend `mock` at {url} (connection refused). "
-        "Start one there (`vllm serve openai/gpt-oss-20b`) or point `base_url` (--base-url) at "
-        "a running server."
+        f"cannot reach the model server of backend `mock` at {url} (connection refused; no "
+        "retries: max_retries is 0). Start one there (`vllm serve openai/gpt-oss-20b`) or "
+        "point `base_url` (--base-url) at a running server."
     )
     assert error.value.url == url
 
@@ -402,7 +402,8 @@ async def test_server_errors(mock: MockVLLM, runtime: Runtime) -> None:
     with pytest.raises(BackendError) as error:
         await runtime.run("weather-haiku", "hi")
     assert str(error.value) == (
-        f"the model server of backend `mock` at {mock.url} answered 503: engine restarting"
+        f"the model server of backend `mock` at {mock.url} failed: HTTP 503: engine restarting "
+        "(no retries: max_retries is 0)"
     )
 
 

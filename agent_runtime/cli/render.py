@@ -16,6 +16,7 @@ from agent_runtime.results import (
     Message,
     Reasoning,
     ReasoningDelta,
+    Retrying,
     RunEvent,
     RunFinished,
     TextDelta,
@@ -107,6 +108,13 @@ class TerminalRenderer:
             self._close_stream()
             self.console.print(f"[magenta]⇢ handed to {event.to_agent}[/magenta]")
             self.waiting()
+        elif isinstance(event, Retrying):
+            self._close_stream()
+            self.console.print(
+                f"[yellow]↻ the answer broke off ({event.cause}); asking again[/yellow]",
+                highlight=False,
+            )
+            self.waiting()
         elif isinstance(event, RunFinished):
             self._close_stream()
             if not isinstance(event.result.final_output, str):
@@ -140,6 +148,8 @@ class PlainRenderer:
             line = f"[result] {event.name} {shorten(event.output)}"
         elif isinstance(event, Handoff) and self.show_tools:
             line = f"[handoff] {event.agent} -> {event.to_agent}"
+        elif isinstance(event, Retrying) and self.show_tools:
+            line = f"[retry] {event.cause}"
         if line is not None:
             print(line, file=self.stream, flush=True)
 

@@ -1,0 +1,115 @@
+"""The OpenAI client as the SDK's models see it: the official client, with vLLM's quirks handled.
+
+The SDK's models call `client.responses.create(...)` and `client.chat.completions.create(...)`.
+`RuntimeClient` passes those calls on to the official `AsyncOpenAI` client and:
+
+- Chat: sends assistant tool-call turns with `content: ""` instead of `null`, since vLLM
+  (v0.21) drops the `reasoning` of a message whose content is null;
+- both: raises `EmptyResponseError` for an answer with nothing in it (an `incomplete` response
+  with empty output, vLLM's empty turns of vllm#41902), so the retry layer can ask again.
+
+Everything else (base_url, with_options, streaming helpers, ...) is the official client's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+__all__ = ["EmptyResponseError", "RuntimeClient", "prepare_chat_messages"]
+
+
+class EmptyResponseError(Exception):
+    """The server answered, but with no output at all (worth asking again)."""
+
+
+def prepare_chat_messages(messages: list[Any]) -> list[Any]:
+    """Assistant turns with reasoning and `content: null` get `content: ""` (see module doc)."""
+    fixed = messages
+    for index, message in enumerate(messages):
+        if (
+            isinstance(message, dict)
+            and message.get("role") == "assistant"
+            and message.get("content", "") is None
+            and (message.get("reasoning") or message.get("reasoning_content"))
+        ):
+            if fixed is messages:
+                fixed = list(messages)
+            fixed[index] = {**message, "content": ""}
+    return fixed
+
+
+def _check_response(response: Any) -> Any:
+    if getattr(response, "status", None) == "incomplete" and not getattr(response, "output", None):
+        details = getattr(response, "incomplete_details", None)
+        reason = getattr(details, "reason", None) or "unknown"
+        raise EmptyResponseError(f"an incomplete response with empty output (reason: {reason})")
+    return response
+
+
+def _check_completion(completion: Any) -> Any:
+    choices = getattr(completion, "choices", None)
+    if choices is None or not isinstance(choices, list):
+        return completion  # a stream: checked as it is consumed
+    message = choices[0].message if choices else None
+    if message is None or not (
+        message.content
+        or message.tool_calls
+        or getattr(message, "reasoning", None)
+        or getattr(message, "reasoning_content", None)
+    ):
+        raise EmptyResponseError("an answer with no content, reasoning or tool calls")
+    return completion
+
+
+class _Responses:
+    def __init__(self, responses: Any) -> None:
+        self._responses = responses
+
+    async def create(self, **kwargs: Any) -> Any:
+        response = await self._responses.create(**kwargs)
+        return response if kwargs.get("stream") else _check_response(response)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._responses, name)
+
+
+class _Completions:
+    def __init__(self, completions: Any) -> None:
+        self._completions = completions
+
+    async def create(self, **kwargs: Any) -> Any:
+        messages = kwargs.get("messages")
+        if isinstance(messages, list):
+            kwargs["messages"] = prepare_chat_messages(messages)
+        completion = await self._completions.create(**kwargs)
+        return completion if kwargs.get("stream") else _check_completion(completion)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._completions, name)
+
+
+class _Chat:
+    def __init__(self, chat: Any) -> None:
+        self._chat = chat
+        self.completions = _Completions(chat.completions)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._chat, name)
+
+
+class RuntimeClient:
+    """Duck-types `AsyncOpenAI` for the SDK's models (see the module docstring)."""
+
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
+        self.responses = _Responses(client.responses)
+        self.chat = _Chat(client.chat)
+
+    def with_options(self, **options: Any) -> RuntimeClient:
+        return RuntimeClient(self._client.with_options(**options))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)

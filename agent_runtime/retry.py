@@ -1,0 +1,304 @@
+"""Retries of model calls: exponential backoff with jitter, a time budget, a cause for each.
+
+`reliable_model` wraps an SDK model. A call is retried on connection errors, time-outs, HTTP 429
+and 500/502/503/504, a stream that ends before `response.completed`, and an answer with no
+output; never on 400/401/404/501 or anything else. Each retry is logged and traced with its
+cause; when the retries or the budget run out, `BackendUnavailableError` / `BackendError` name
+the server's URL and the last cause. Tools are never re-run: only the model call is repeated.
+
+A streamed call that fails after it began yields a `RetryEvent` before the next attempt, so
+whoever shows the stream can drop the partial answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from agent_runtime.clients import EmptyResponseError
+from agent_runtime.errors import BackendError, BackendUnavailableError
+from agent_runtime.tracing import current_trace
+
+if TYPE_CHECKING:
+    from agents import Model, ModelResponse
+
+__all__ = [
+    "RETRY_STATUSES",
+    "RetryEvent",
+    "RetryPolicy",
+    "StreamCutError",
+    "reliable_model",
+    "retry_cause",
+]
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class StreamCutError(Exception):
+    """A streamed answer ended before `response.completed` (vLLM aborts on harmony errors)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryEvent:
+    """Yielded into a model stream when an attempt failed after it began; a new one follows."""
+
+    attempt: int
+    cause: str
+    type: Literal["agent_runtime.retry"] = "agent_runtime.retry"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How a backend's model calls are retried (from its agents.yaml settings)."""
+
+    max_retries: int = 2
+    budget_s: float = 120.0
+    initial_delay_s: float = 0.5
+    max_delay_s: float = 10.0
+    attempt_timeout_s: float | None = None
+
+    def delay(self, retry: int, rng: Callable[[], float] = random.random) -> float:
+        """Seconds to wait before retry number `retry` (1-based): doubling, with ±50 % jitter."""
+        base = min(self.initial_delay_s * float(2 ** (retry - 1)), self.max_delay_s)
+        return base * (0.5 + rng())
+
+
+def _root(exc: BaseException) -> BaseException:
+    seen = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen[-1]
+
+
+def retry_cause(exc: BaseException) -> str | None:
+    """Why `exc` is worth another attempt, in a few words; None when it is not."""
+    import httpx
+    import httpx2
+    import openai
+
+    if isinstance(exc, StreamCutError | EmptyResponseError):
+        return str(exc)
+    if isinstance(exc, TimeoutError):
+        return str(exc) or "the model call timed out"
+    if isinstance(exc, openai.APITimeoutError):
+        return "the request timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        root = _root(exc)
+        if isinstance(root, ConnectionRefusedError):
+            return "connection refused"
+        return f"connection failed ({root or type(root).__name__})"
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code in RETRY_STATUSES:
+            return f"HTTP {exc.status_code}: {_message(exc)}"
+        return None
+    if isinstance(exc, openai.APIError):
+        # An error reported inside a stream (vLLM's chat streams do so): 5xx are transient.
+        body = exc.body if isinstance(exc.body, dict) else {}
+        code = body.get("code")
+        if isinstance(code, int) and code >= 500:
+            return f"an error in the stream: {exc.message}"
+        return None
+    if isinstance(exc, httpx.TransportError | httpx2.TransportError):
+        return f"the connection broke ({exc or type(exc).__name__})"
+    return None
+
+
+def _message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    return str(getattr(exc, "message", exc))
+
+
+class _Attempts:
+    """The bookkeeping of one model call's attempts: budget, delays, logging, the final error."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        backend: str,
+        url: str,
+        sleep: Callable[[float], Awaitable[None]],
+        clock: Callable[[], float],
+        rng: Callable[[], float],
+    ) -> None:
+        self.policy = policy
+        self.backend = backend
+        self.url = url
+        self.sleep = sleep
+        self.clock = clock
+        self.rng = rng
+        self.deadline = clock() + policy.budget_s
+        self.made = 0
+
+    async def after_failure(self, exc: Exception) -> str:
+        """The cause if another attempt should be made (after waiting); raises otherwise."""
+        self.made += 1
+        cause = retry_cause(exc)
+        if cause is None:
+            raise exc
+        delay = self.policy.delay(self.made, self.rng)
+        out_of_retries = self.made > self.policy.max_retries
+        if out_of_retries or self.clock() + delay > self.deadline:
+            raise self.final_error(exc, cause, budget=not out_of_retries) from exc
+        logger.warning(
+            "model call to %s failed (%s); retry %d of %d in %.2f s",
+            self.url,
+            cause,
+            self.made,
+            self.policy.max_retries,
+            delay,
+        )
+        trace = current_trace.get()
+        if trace is not None:
+            trace.record(
+                "retry", backend=self.backend, attempt=self.made, cause=cause, delay_s=delay
+            )
+        await self.sleep(delay)
+        return cause
+
+    def final_error(self, exc: Exception, cause: str, *, budget: bool) -> BackendError:
+        import httpx
+        import openai
+
+        attempts = f"{self.made} attempt{'s' if self.made != 1 else ''}"
+        if budget:
+            why = f"the retry budget of {self.policy.budget_s:g} s ran out after {attempts}"
+        elif self.policy.max_retries == 0:
+            why = "no retries: max_retries is 0"
+        else:
+            why = f"gave up after {attempts}"
+        if isinstance(exc, openai.APIConnectionError | httpx.ConnectError):
+            return BackendUnavailableError(
+                f"cannot reach the model server of backend `{self.backend}` at {self.url} "
+                f"({cause}; {why}). Start one there (`vllm serve openai/gpt-oss-20b`) or point "
+                "`base_url` (--base-url) at a running server.",
+                url=self.url,
+            )
+        return BackendError(
+            f"the model server of backend `{self.backend}` at {self.url} failed: {cause} ({why})",
+            url=self.url,
+        )
+
+
+def _timeout_error(policy: RetryPolicy) -> TimeoutError:
+    return TimeoutError(f"no answer within timeout_s={policy.attempt_timeout_s:g} s")
+
+
+@functools.cache
+def _reliable_model_class() -> type[Model]:
+    """The class behind `reliable_model`, built on first use (importing this skips the SDK)."""
+    from agents import Model
+    from openai.types.responses import ResponseCompletedEvent
+
+    class _ReliableModel(Model):
+        def __init__(
+            self,
+            inner: Model,
+            policy: RetryPolicy,
+            *,
+            backend: str,
+            url: str,
+            sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+            clock: Callable[[], float] = time.monotonic,
+            rng: Callable[[], float] = random.random,
+        ) -> None:
+            self.inner = inner
+            self.policy = policy
+            self._attempts = functools.partial(
+                _Attempts, policy, backend=backend, url=url, sleep=sleep, clock=clock, rng=rng
+            )
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
+            attempts = self._attempts()
+            while True:
+                try:
+                    async with asyncio.timeout(self.policy.attempt_timeout_s):
+                        return await self.inner.get_response(*args, **kwargs)
+                except TimeoutError as exc:
+                    await attempts.after_failure(
+                        _timeout_error(self.policy) if not str(exc) else exc
+                    )
+                except Exception as exc:
+                    await attempts.after_failure(exc)
+
+        async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            attempts = self._attempts()
+            loop = asyncio.get_running_loop()
+            while True:
+                started = False
+                limit = self.policy.attempt_timeout_s
+                deadline = None if limit is None else loop.time() + limit
+                stream = self.inner.stream_response(*args, **kwargs)
+                try:
+                    completed = False
+                    while not completed:
+                        # The time limit covers waiting for the server, not the consumer's
+                        # work between events (a timeout around `yield` would cancel that).
+                        try:
+                            async with asyncio.timeout_at(deadline):
+                                event = await anext(stream)
+                        except StopAsyncIteration:
+                            raise StreamCutError(
+                                "the stream ended before response.completed"
+                            ) from None
+                        if isinstance(event, ResponseCompletedEvent):
+                            response = event.response
+                            if response.status == "incomplete" and not response.output:
+                                reason = getattr(response.incomplete_details, "reason", None)
+                                raise EmptyResponseError(
+                                    "an incomplete response with empty output "
+                                    f"(reason: {reason or 'unknown'})"
+                                )
+                            completed = True
+                        started = True
+                        yield event
+                    return
+                except Exception as exc:
+                    failure = exc
+                    if isinstance(exc, TimeoutError) and not str(exc):
+                        failure = _timeout_error(self.policy)
+                    cause = await attempts.after_failure(failure)
+                    if started:
+                        yield RetryEvent(attempt=attempts.made, cause=cause)
+                finally:
+                    await stream.aclose()  # type: ignore[attr-defined]
+
+        async def close(self) -> None:
+            await self.inner.close()
+
+    return _ReliableModel
+
+
+def reliable_model(
+    inner: Model,
+    policy: RetryPolicy,
+    *,
+    backend: str,
+    url: str,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    rng: Callable[[], float] = random.random,
+) -> Model:
+    """Wrap an SDK model so its calls are retried by `policy` (see the module docstring)."""
+    cls: Any = _reliable_model_class()
+    model: Model = cls(inner, policy, backend=backend, url=url, sleep=sleep, clock=clock, rng=rng)
+    return model
