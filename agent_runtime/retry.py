@@ -80,6 +80,18 @@ def _root(exc: BaseException) -> BaseException:
     return seen[-1]
 
 
+def _broke_off(exc: BaseException) -> bool:
+    """The server closed the connection in the middle of an answer (httpx/httpcore say so)."""
+    current: BaseException | None = exc
+    for _ in range(10):
+        if current is None:
+            return False
+        if type(current).__name__ == "RemoteProtocolError":
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def retry_cause(exc: BaseException) -> str | None:
     """Why `exc` is worth another attempt, in a few words; None when it is not."""
     import httpx
@@ -96,6 +108,8 @@ def retry_cause(exc: BaseException) -> str | None:
         root = _root(exc)
         if isinstance(root, ConnectionRefusedError):
             return "connection refused"
+        if _broke_off(exc):
+            return f"the answer broke off ({root})"
         return f"connection failed ({root or type(root).__name__})"
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code in RETRY_STATUSES:
@@ -108,6 +122,8 @@ def retry_cause(exc: BaseException) -> str | None:
         if isinstance(code, int) and code >= 500:
             return f"an error in the stream: {exc.message}"
         return None
+    if _broke_off(exc):
+        return f"the answer broke off ({_root(exc)})"
     if isinstance(exc, httpx.TransportError | httpx2.TransportError):
         return f"the connection broke ({exc or type(exc).__name__})"
     return None

@@ -109,3 +109,17 @@ async def hang(marker: str) -> str:
         Path(marker).write_text("cancelled")  # noqa: ASYNC240 - must happen before re-raising
         raise
     return "done"
+
+
+calls: dict[str, int] = {}
+
+
+def count(key: str) -> int:
+    """Counts its calls per key (tests read `calls`).
+
+    Args:
+        key: What to count.
+    """
+    with _lock:
+        calls[key] = calls.get(key, 0) + 1
+        return calls[key]

@@ -1,0 +1,242 @@
+"""What a `doctor` check is, the backend it runs against, and the checks over plain HTTP.
+
+A `Check` is one line of the report: passed, failed (required or a warning) or not run. A
+`Target` is a backend with the command-line overrides applied; it knows which checks its
+backend depends on and words the fixes that name its settings. `check_server` and `check_model`
+make the first three checks (reachable, health, model) with an httpx client the caller opens.
+
+httpx is imported inside the functions, so that importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["CHECKS", "Api", "Check", "Target", "check_model", "check_server"]
+
+Api = Literal["responses", "chat_completions"]
+
+CHECKS = ("reachable", "health", "model", "responses tool call", "chat tool call", "reasoning")
+
+_SERVE_FLAGS = (
+    "--tool-call-parser openai --enable-auto-tool-choice --reasoning-parser openai_gptoss"
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Check:
+    """The outcome of one check.
+
+    Attributes:
+        name: one of `CHECKS`.
+        ok: True passed, False failed, None not run.
+        detail: what was seen (or why the check was not run).
+        fix: what to do about a failure.
+        required: whether a failure fails the command (False: a warning).
+        blocks: set when the later checks cannot run; says why.
+    """
+
+    name: str
+    ok: bool | None
+    detail: str
+    fix: str | None = None
+    required: bool = True
+    blocks: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The check as JSON: name, ok, required, detail, fix."""
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "required": self.required,
+            "detail": self.detail,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """A backend with the command-line overrides applied."""
+
+    name: str
+    kind: str
+    api: Api
+    base_url: str
+    model: str
+    api_key: str
+    headers: Mapping[str, str]
+    reasoning_field: str
+    source: str
+    timeout_s: float
+
+    @property
+    def root(self) -> str:
+        """The server root (vLLM serves `/health` there, not under `/v1`)."""
+        return self.base_url.rstrip("/").removesuffix("/v1")
+
+    def path(self, suffix: str) -> str:
+        """`suffix` under base_url, as a path for messages (`/v1/models`)."""
+        return urlsplit(self.base_url).path.rstrip("/") + suffix
+
+    def required(self, check: str) -> bool:
+        """Whether a failure of `check` fails the command for this backend."""
+        if check == "health":
+            return self.kind == "vllm"
+        if check == "responses tool call":
+            return self.api == "responses"
+        if check == "chat tool call":
+            return self.api == "chat_completions"
+        return True
+
+    def base_url_fix(self) -> str:
+        base = self.base_url.rstrip("/")
+        if not base.endswith("/v1"):
+            return (
+                f"set `base_url:` of backend '{self.name}' to {base}/v1 "
+                "(vLLM serves the API under /v1)"
+            )
+        return "point `base_url:` at vLLM's root URL plus /v1, e.g. http://localhost:8000/v1"
+
+    def serve_command(self) -> str:
+        if self.model.startswith("openai/gpt-oss-"):
+            return f"vllm serve {self.model} {_SERVE_FLAGS}"
+        return f"vllm serve openai/gpt-oss-20b --served-model-name {self.model} {_SERVE_FLAGS}"
+
+    def key_fix(self) -> str:
+        return (
+            f"set `api_key:` of backend '{self.name}' in {self.source} (or pass --api-key) to a "
+            "key vLLM was started with (vllm serve ... --api-key KEY)"
+        )
+
+
+async def check_server(http: httpx.AsyncClient, target: Target) -> tuple[Check, Check | None]:
+    """The reachable and health checks, from one `GET /health`; no health check when unreachable."""
+    import httpx
+
+    where = f"GET {urlsplit(target.root).path}/health"
+    try:
+        response = await http.get(f"{target.root}/health")
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
+        why = _why(exc, target, "no connection")
+        fix = (
+            f"start vLLM ({target.serve_command()}), or point backend '{target.name}' at a "
+            f"running server (`base_url:` in {target.source}, or --base-url)"
+        )
+        return Check(
+            name="reachable",
+            ok=False,
+            detail=f"cannot connect to {target.base_url}: {why}",
+            fix=fix,
+            blocks="server unreachable",
+        ), None
+    except httpx.HTTPError as exc:
+        reachable = Check(name="reachable", ok=True, detail=f"connected to {target.root}")
+        fix = "the server accepts connections but does not answer: see its log, restart it"
+        detail = f"{where}: {_why(exc, target)}"
+        health = Check(
+            name="health", ok=False, detail=detail, fix=fix, required=target.required("health")
+        )
+        return reachable, health
+    reachable = Check(name="reachable", ok=True, detail=f"connected to {target.root}")
+    required = target.required("health")
+    status = response.status_code
+    if status == 200:
+        return reachable, Check(name="health", ok=True, detail=f"{where} → 200", required=required)
+    if status == 404:
+        detail = f"{where} → 404: this server has no /health; is it vLLM?"
+        fix = target.base_url_fix()
+    elif status == 503:
+        detail = f"{where} → 503: the engine is not ready or has died"
+        fix = "wait until vLLM's log says it is ready; if it stays 503, see the log and restart"
+    else:
+        detail = f"{where} → {status}"
+        fix = "see the server's log"
+    return reachable, Check(name="health", ok=False, detail=detail, fix=fix, required=required)
+
+
+def _why(exc: httpx.HTTPError, target: Target, timed_out: str = "no answer") -> str:
+    """An httpx failure in words; a timeout says how long it waited."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{timed_out} within {target.timeout_s:g} s"
+    return str(exc) or type(exc).__name__
+
+
+async def check_model(http: httpx.AsyncClient, target: Target) -> Check:
+    """The model check: `GET /v1/models` lists the backend's model."""
+    import httpx
+
+    where = f"GET {target.path('/models')}"
+    try:
+        response = await http.get(target.base_url.rstrip("/") + "/models")
+    except httpx.HTTPError as exc:
+        return Check(
+            name="model",
+            ok=False,
+            detail=f"{where}: {_why(exc, target)}",
+            fix="see the server's log",
+            blocks=f"{where} failed",
+        )
+    status = response.status_code
+    if status in (401, 403):
+        sent = (
+            "the server wants an API key (api_key is EMPTY)"
+            if target.api_key == "EMPTY"
+            else "the API key was rejected"
+        )
+        return Check(
+            name="model",
+            ok=False,
+            detail=f"{where} → {status}: {sent}",
+            fix=target.key_fix(),
+            blocks="the API key was rejected",
+        )
+    names = _model_names(response) if status == 200 else None
+    if names is None:
+        what = f"{status}" if status != 200 else "200, but not a list of models"
+        return Check(
+            name="model",
+            ok=False,
+            detail=f"{where} → {what}",
+            fix=target.base_url_fix(),
+            blocks=f"{where} failed",
+        )
+    if target.model not in names:
+        served = ", ".join(repr(name) for name in names) or "nothing"
+        return Check(
+            name="model",
+            ok=False,
+            detail=f"{target.model!r} is not served; the server serves {served}",
+            fix=(
+                f"set `model:` of backend '{target.name}' to {' or '.join(map(repr, names))} "
+                f"(or pass --model), or start vLLM with --served-model-name {target.model}"
+            ),
+            blocks="the model is not served",
+        )
+    length = names[target.model]
+    extra = f" (max_model_len {length})" if length is not None else ""
+    return Check(name="model", ok=True, detail=f"{target.model} is served{extra}")
+
+
+def _model_names(response: httpx.Response) -> dict[str, int | None] | None:
+    """Served model name -> its max_model_len, or None when the body is no model list."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    names: dict[str, int | None] = {}
+    for entry in data:
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            length = entry.get("max_model_len")
+            names[entry["id"]] = length if isinstance(length, int) else None
+    return names
