@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import httpx
@@ -95,7 +96,8 @@ def whoami(context: RunContextWrapper[object]) -> str:
 
 
 async def hang(marker: str) -> str:
-    """Tells the mock server it started (GET /health), then waits until it is cancelled.
+    """Tells the mock server it started (GET /health), then waits until it is cancelled,
+    and then tells the mock that too (GET /version).
 
     Args:
         marker: A file to write "cancelled" to when the call is cancelled.
@@ -106,7 +108,9 @@ async def hang(marker: str) -> str:
             await client.get(f"{root}/health")
         await asyncio.sleep(600)
     except asyncio.CancelledError:
-        Path(marker).write_text("cancelled")  # noqa: ASYNC240 - must happen before re-raising
+        # Blocking on purpose: this must be done before the cancellation goes on.
+        Path(marker).write_text("cancelled")  # noqa: ASYNC240
+        urllib.request.urlopen(f"{root}/version", timeout=5).close()  # noqa: ASYNC210
         raise
     return "done"
 
