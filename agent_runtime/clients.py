@@ -8,7 +8,14 @@ The SDK's models call `client.responses.create(...)` and `client.chat.completion
 - both: raises `EmptyResponseError` for an answer with nothing in it (an `incomplete` response
   with empty output, vLLM's empty turns of vllm#41902), so the retry layer can ask again.
 
-Everything else (base_url, with_options, streaming helpers, ...) is the official client's.
+It also sends those two requests without the official client's per-request transform of the
+parameters (`openai._utils._transform`, recursive over the whole transcript, which made a long
+agent loop cost quadratic CPU): the SDK's arguments are already plain JSON values, so the body
+is serialised once with the client's own encoder (`openapi_dumps`) and posted through the
+client's own `_post`, with the same headers, auth, options and typed parsing of the answer.
+The bytes on the wire are JSON-equal to what `create()` sends (tests compare them).
+
+Everything else (base_url, with_options, ...) is the official client's.
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
+
+# Arguments of `create()` that are request options, not body fields.
+_OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 
 __all__ = ["EmptyResponseError", "RuntimeClient", "prepare_chat_messages"]
 
@@ -64,13 +74,52 @@ def _check_completion(completion: Any) -> Any:
     return completion
 
 
+def _body_and_options(kwargs: dict[str, Any]) -> tuple[bytes, Any]:
+    """The JSON body `create(**kwargs)` would send, and its request options."""
+    from openai import NotGiven, Omit, not_given
+    from openai._base_client import make_request_options
+    from openai._utils._json import openapi_dumps
+
+    body = {
+        key: value
+        for key, value in kwargs.items()
+        if key not in _OPTIONS and not isinstance(value, Omit | NotGiven)
+    }
+    extra_body = kwargs.get("extra_body")
+    if extra_body:
+        body.update(extra_body)  # as the client merges `extra_body` into the JSON
+    options = make_request_options(
+        extra_headers=kwargs.get("extra_headers"),
+        extra_query=kwargs.get("extra_query"),
+        timeout=kwargs.get("timeout", not_given),
+        security={"bearer_auth": True},
+    )
+    return openapi_dumps(body), options
+
+
 class _Responses:
+    # The SDK streams through `with_streaming_response` when it exists; without it, it calls
+    # `create(stream=True)`, which comes through the fast path below.
+    with_streaming_response = None
+
     def __init__(self, responses: Any) -> None:
         self._responses = responses
 
     async def create(self, **kwargs: Any) -> Any:
-        response = await self._responses.create(**kwargs)
-        return response if kwargs.get("stream") else _check_response(response)
+        from openai import AsyncStream
+        from openai.types.responses import Response, ResponseStreamEvent
+
+        content, options = _body_and_options(kwargs)
+        stream = bool(kwargs.get("stream"))
+        response = await self._responses._post(
+            "/responses",
+            content=content,
+            options=options,
+            cast_to=Response,
+            stream=stream,
+            stream_cls=AsyncStream[ResponseStreamEvent],
+        )
+        return response if stream else _check_response(response)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._responses, name)
@@ -84,8 +133,20 @@ class _Completions:
         messages = kwargs.get("messages")
         if isinstance(messages, list):
             kwargs["messages"] = prepare_chat_messages(messages)
-        completion = await self._completions.create(**kwargs)
-        return completion if kwargs.get("stream") else _check_completion(completion)
+        from openai import AsyncStream
+        from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+        content, options = _body_and_options(kwargs)
+        stream = bool(kwargs.get("stream"))
+        completion = await self._completions._post(
+            "/chat/completions",
+            content=content,
+            options=options,
+            cast_to=ChatCompletion,
+            stream=stream,
+            stream_cls=AsyncStream[ChatCompletionChunk],
+        )
+        return completion if stream else _check_completion(completion)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._completions, name)

@@ -1,0 +1,226 @@
+"""The runtime's request path sends exactly what the official client sends (JSON-equal)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import pytest
+from openai import AsyncOpenAI
+from openai.types.responses import ResponseReasoningItem
+from openai.types.shared import Reasoning
+
+from agent_runtime.clients import RuntimeClient
+from agent_runtime.testing import MockVLLM, Reply
+
+TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather for a city — or a pôle.",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string", "description": "東京 or Zürich"},
+            "units": {"enum": ["c", "f"], "type": "string"},
+            "days": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+        },
+        "required": ["city", "units", "days"],
+        "additionalProperties": False,
+    },
+    "strict": True,
+}
+
+
+def transcript(steps: int, output_size: int = 1000, text: str = "sunny") -> list[Any]:
+    items: list[Any] = [{"role": "user", "content": "Weather in Tokyo, then Zürich? 🌤"}]
+    for n in range(steps):
+        items += [
+            {
+                "id": f"rs_{n:016x}",
+                "summary": [],
+                "type": "reasoning",
+                "content": [{"text": f"Step {n}: call the tool. 考える", "type": "reasoning_text"}],
+                "encrypted_content": None,
+            },
+            {
+                "arguments": json.dumps({"city": "東京", "units": "c", "days": n}),
+                "call_id": f"call_{n:016x}",
+                "name": "get_weather",
+                "type": "function_call",
+                "id": f"fc_{n:016x}",
+            },
+            {
+                "call_id": f"call_{n:016x}",
+                "output": (text * (output_size // len(text) + 1))[:output_size],
+                "type": "function_call_output",
+            },
+        ]
+    return items
+
+
+RESPONSES_CORPUS = [
+    pytest.param({"model": "openai/gpt-oss-20b", "input": "hi"}, id="plain-string"),
+    pytest.param(
+        {
+            "model": "openai/gpt-oss-20b",
+            "include": [],
+            "input": transcript(3),
+            "instructions": "You only respond in haikus.",
+            "tools": [TOOL],
+        },
+        id="tool-loop",
+    ),
+    pytest.param(
+        {"model": "openai/gpt-oss-20b", "input": transcript(1, 100_000), "tools": [TOOL]},
+        id="large-output",
+    ),
+    pytest.param(
+        {
+            "model": "openai/gpt-oss-20b",
+            "input": [
+                *transcript(1, text='é\u2028\x00"\\</script>'),
+                {"role": "assistant", "content": [{"type": "output_text", "text": "ok ✓"}]},
+                {"role": "user", "content": [{"type": "input_text", "text": "more ☃"}]},
+            ],
+            "reasoning": Reasoning(effort="low"),
+            "max_output_tokens": 512,
+            "temperature": 0.2,
+            "parallel_tool_calls": True,
+            "metadata": {"team": "ops"},
+            "text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "object"}}},
+            "extra_body": {"top_k": 20},
+            "extra_headers": {"X-Trace": "abc"},
+        },
+        id="unicode-settings-and-extras",
+    ),
+    pytest.param(
+        {
+            "model": "openai/gpt-oss-20b",
+            "input": [
+                {"role": "user", "content": "hi"},
+                ResponseReasoningItem(
+                    id="rs_1",
+                    summary=[],
+                    type="reasoning",
+                    content=[{"text": "thinking", "type": "reasoning_text"}],  # type: ignore[list-item]
+                ),
+            ],
+        },
+        id="typed-item",
+    ),
+    pytest.param(
+        {
+            "model": "openai/gpt-oss-20b",
+            "input": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "what is this?"},
+                        {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="},
+                    ],
+                }
+            ],
+        },
+        id="image",
+    ),
+]
+
+CHAT_CORPUS = [
+    pytest.param(
+        {"model": "openai/gpt-oss-20b", "messages": [{"role": "user", "content": "hi"}]},
+        id="plain",
+    ),
+    pytest.param(
+        {
+            "model": "openai/gpt-oss-20b",
+            "messages": [
+                {"content": "You only respond in haikus.", "role": "system"},
+                {"role": "user", "content": "Weather? 🌤"},
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city": "東京"}'},
+                        }
+                    ],
+                    "reasoning": "Call the tool.",
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "x" * 50_000},
+            ],
+            "tools": [
+                {"type": "function", "function": {k: v for k, v in TOOL.items() if k != "type"}}
+            ],
+            "stream_options": {"include_usage": True},
+            "reasoning_effort": "low",
+            "extra_body": {"top_k": 5},
+        },
+        id="tool-loop",
+    ),
+]
+
+
+@pytest.fixture
+async def mock() -> AsyncIterator[MockVLLM]:
+    async with MockVLLM(default=Reply(final="ok")) as server:
+        yield server
+
+
+async def sent_bodies(mock: MockVLLM, send: Any, kwargs: dict[str, Any]) -> Any:
+    before = len(mock.requests)
+    try:
+        result = await send(**kwargs)
+        if kwargs.get("stream"):
+            async for _ in result:
+                pass
+    except openai.APIError:
+        pass  # refused by the mock (as by vLLM): the request body was still recorded
+    (request,) = list(mock.requests)[before:]
+    return request.json, request.headers
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+@pytest.mark.parametrize("kwargs", RESPONSES_CORPUS)
+async def test_responses_bodies_equal_the_official_clients(
+    mock: MockVLLM, kwargs: dict[str, Any], stream: bool
+) -> None:
+    kwargs = {**kwargs, "stream": True} if stream else kwargs
+    async with AsyncOpenAI(base_url=mock.url, api_key="k", max_retries=0) as official:
+        expected, expected_headers = await sent_bodies(mock, official.responses.create, kwargs)
+        ours = RuntimeClient(official)
+        got, got_headers = await sent_bodies(mock, ours.responses.create, kwargs)
+    assert got == expected
+    assert got_headers["authorization"] == expected_headers["authorization"] == "Bearer k"
+    assert got_headers["content-type"] == "application/json"
+    assert got_headers.get("x-trace") == expected_headers.get("x-trace")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+@pytest.mark.parametrize("kwargs", CHAT_CORPUS)
+async def test_chat_bodies_equal_the_official_clients(
+    mock: MockVLLM, kwargs: dict[str, Any], stream: bool
+) -> None:
+    if not stream:
+        kwargs = {k: v for k, v in kwargs.items() if k != "stream_options"}
+    kwargs = {**kwargs, "stream": True} if stream else kwargs
+    async with AsyncOpenAI(base_url=mock.url, api_key="k", max_retries=0) as official:
+        expected, _ = await sent_bodies(mock, official.chat.completions.create, kwargs)
+        got, _ = await sent_bodies(mock, RuntimeClient(official).chat.completions.create, kwargs)
+    assert got == expected
+
+
+async def test_answers_are_typed(mock: MockVLLM) -> None:
+    async with AsyncOpenAI(base_url=mock.url, api_key="k") as official:
+        client = RuntimeClient(official)
+        response = await client.responses.create(model="openai/gpt-oss-20b", input="hi")
+        completion = await client.chat.completions.create(
+            model="openai/gpt-oss-20b", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert type(response).__name__ == "Response"
+    assert response.output_text == "ok"
+    assert type(completion).__name__ == "ChatCompletion"
+    assert completion.choices[0].message.content == "ok"
