@@ -28,6 +28,7 @@ from agent_runtime.testing.asgi import (
     abort,
     flush,
     read_body,
+    send_error,
     send_json,
     send_response,
     start_response,
@@ -174,8 +175,7 @@ class MockApp:
         try:
             parsed = self._parse(record)
         except VLLMHTTPError as exc:
-            record.error = exc.body()
-            await send_json(send, record, exc.status, exc.body())
+            await send_error(send, record, exc)
             return
         await self._answer(record, parsed, receive, send)
 
@@ -281,8 +281,7 @@ class MockApp:
         try:
             reply = await self._reply_for(record, self._model_calls - 1)
         except VLLMHTTPError as exc:
-            record.error = exc.body()
-            await send_json(send, record, exc.status, exc.body())
+            await send_error(send, record, exc)
             return
         record.reply = reply
         fault = reply.fault
@@ -299,8 +298,7 @@ class MockApp:
                     fault.message or _default_fault_message(fault.status),
                     type=_status_type(fault.status),
                 )
-                record.error = error.body()
-                await send_json(send, record, fault.status, error.body())
+                await send_error(send, record, error)
                 return
             invalid = fault is not None and fault.invalid_arguments
             try:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from agent_runtime.testing.errors import VLLMHTTPError
 from agent_runtime.testing.recording import RecordedRequest
 
 Scope = dict[str, Any]
@@ -73,6 +74,12 @@ async def send_response(
 async def send_json(send: Send, record: RecordedRequest, status: int, payload: Any) -> None:
     """Send `payload` as a whole JSON answer."""
     await send_response(send, record, status, json.dumps(payload).encode(), JSON_HEADERS)
+
+
+async def send_error(send: Send, record: RecordedRequest, error: VLLMHTTPError) -> None:
+    """Answer with vLLM's error envelope for `error`, and keep its body on the record."""
+    record.error = error.body()
+    await send_json(send, record, error.status, error.body())
 
 
 async def flush(send: Send, buffer: list[bytes]) -> None:
