@@ -13,6 +13,7 @@ carries `file:line:col` and the dotted path of the value.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import types
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -29,6 +31,7 @@ from pydantic import (
     SecretStr,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -60,6 +63,7 @@ __all__ = [
     "TracingSpec",
     "config_json_schema",
     "import_function",
+    "launch_problem",
     "load_config",
     "parse_config",
 ]
@@ -157,6 +161,30 @@ class BackendSpec(_Spec):
     headers: dict[str, str] = Field(
         default_factory=dict, repr=False, description="Extra HTTP headers for every request."
     )
+    launch: Literal["never", "auto"] = Field(
+        default="never",
+        description="auto: when nothing answers at base_url (a local address), start `vllm "
+        "serve MODEL` with gpt-oss's tool-calling flags, wait until it is ready, and stop it on "
+        "exit; a server already running there is used as it is. never: only connect.",
+    )
+    serve_args: list[str] = Field(
+        default_factory=list,
+        description="Extra arguments appended to the launch command (launch: auto), e.g. "
+        "[--max-model-len, '32768', --gpu-memory-utilization, '0.95'].",
+    )
+    launch_command: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="The whole command that starts the server, instead of `vllm serve {model} "
+        "--host {host} --port {port}` plus gpt-oss's flags; {model}, {host} and {port} are "
+        "filled in and serve_args appended.",
+    )
+    startup_timeout_s: float = Field(
+        default=900,
+        gt=0,
+        description="How long a launched server may take to become ready (downloading and "
+        "loading the model), in seconds.",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -165,6 +193,16 @@ class BackendSpec(_Spec):
             raise PydanticCustomError(
                 "url_scheme", "expected an http:// or https:// URL, e.g. http://localhost:8000/v1"
             )
+        return value
+
+    @field_validator("launch")
+    @classmethod
+    def _check_launch(cls, value: str, info: ValidationInfo) -> str:
+        base_url = info.data.get("base_url")
+        if value == "auto" and isinstance(base_url, str):
+            problem = launch_problem(base_url)
+            if problem is not None:
+                raise PydanticCustomError("launch_url", problem)
         return value
 
 
@@ -534,6 +572,44 @@ def _allow_interpolation(node: Any) -> Any:
         return node
     notes = {key: node.pop(key) for key in ("title", "description", "default") if key in node}
     return {**notes, "anyOf": [node, {"type": "string", "pattern": r"\$\{"}]}
+
+
+def launch_problem(base_url: str) -> str | None:
+    """Why a server for `base_url` cannot be started on this machine (None: it can).
+
+    `launch: auto` needs a plain http:// URL on a local address (localhost, a loopback address,
+    or 0.0.0.0 / :: for every interface) ending in /v1, where vLLM serves its API.
+    """
+    parts = urlsplit(base_url)
+    fix = "or set `launch: never` and start the server yourself"
+    if parts.scheme != "http":
+        return f"launch: auto needs an http:// base_url, got {base_url!r}; use http://, {fix}."
+    host = parts.hostname or ""
+    if not _is_local(host):
+        return (
+            f"launch: auto starts the server on this machine, but the host of base_url "
+            f"{host!r} is not local; use localhost, 127.0.0.1 or 0.0.0.0, {fix}."
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        return f"launch: auto needs a valid port in base_url, got {base_url!r}."
+    if parts.path.rstrip("/") != "/v1":
+        return (
+            f"launch: auto starts vLLM, which serves its API under /v1, but base_url is "
+            f"{base_url!r}; end it in /v1, e.g. http://localhost:8000/v1."
+        )
+    return None
+
+
+def _is_local(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 # --- checks -------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import difflib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 
     from agent_runtime.backends import Backend
     from agent_runtime.builder import BuiltAgents
+    from agent_runtime.launcher import LaunchProgress, ManagedServer
 
 __all__ = ["Runtime"]
 
@@ -82,6 +83,8 @@ class Runtime:
         sessions: where sessions are stored (default: `sessions.path` in agents.yaml).
         trace_path: where the local trace goes (default: `tracing.path` in agents.yaml);
             `False` turns tracing off.
+        launch_progress: called with the progress of the servers `start()` starts (backends
+            with `launch: auto`), e.g. to show a spinner while vLLM loads the model.
     """
 
     def __init__(
@@ -94,8 +97,11 @@ class Runtime:
         http_client: httpx2.AsyncClient | None = None,
         sessions: SessionStore | None = None,
         trace_path: str | Path | bool | None = None,
+        launch_progress: Callable[[LaunchProgress], object] | None = None,
     ) -> None:
         self.config = _with_overrides(config, base_url=base_url, model=model, api_key=api_key)
+        self._launch_progress = launch_progress
+        self._servers: dict[str, ManagedServer] = {}
         spec = self.config.spec
         self._http_client = http_client
         self._backends: dict[str, Backend] | None = None
@@ -412,13 +418,41 @@ class Runtime:
         for backend in (backends or {}).values():
             await backend.aclose()
 
+    async def start(self) -> None:
+        """Make sure the servers of backends with `launch: auto` are up: one already answering
+        at the backend's base_url is used as it is, otherwise it is started (`vllm serve`) and
+        waited for. `async with` calls this; `aclose()` stops what it started. Calling it again
+        does nothing.
+
+        Raises:
+            BackendError: a server cannot be started (vllm missing, port taken by something
+                else, the process died during start-up, `startup_timeout_s` passed).
+        """
+        from agent_runtime.launcher import ensure_server, plan_launch
+
+        for name, spec in self.config.spec.backends.items():
+            if spec.launch == "auto" and name not in self._servers:
+                plan = plan_launch(self.config, name)
+                self._servers[name] = await ensure_server(plan, progress=self._launch_progress)
+
     async def aclose(self) -> None:
-        """Close HTTP connections, the session database and the trace file."""
-        await self._release_clients()
-        self._sessions.close()
-        self._tracer.close()
+        """Close HTTP connections, the session database and the trace file; stop the model
+        servers `start()` started (those found running are left alone)."""
+        try:
+            await self._release_clients()
+            self._sessions.close()
+            self._tracer.close()
+        finally:
+            servers, self._servers = self._servers, {}
+            for server in reversed(servers.values()):
+                await server.stop()
 
     async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            await self.aclose()
+            raise
         return self
 
     async def __aexit__(
@@ -439,6 +473,7 @@ def _with_overrides(
     changes: dict[str, Any] = {}
     if base_url is not None:
         changes["base_url"] = base_url
+        changes["launch"] = "never"  # use that server: start none
     if model is not None:
         changes["model"] = model
     if api_key is not None:

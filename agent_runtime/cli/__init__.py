@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "validate": ("agent_runtime.cli.info", "validate_command", "Check agents.yaml."),
     "schema": ("agent_runtime.cli.info", "schema_command", "Print agents.yaml's JSON Schema."),
     "doctor": ("agent_runtime.cli.doctor", "doctor_command", "Check a live model server."),
+    "up": ("agent_runtime.cli.up", "up_command", "Start a backend's vLLM server, until Ctrl-C."),
     "mock": ("agent_runtime.testing.command", "mock_command", "Run the mock vLLM server."),
 }
 """Command name → (module, attribute, one-line help shown by `agent-runtime --help`)."""

@@ -91,12 +91,13 @@ async def _chat(
 ) -> int:
     from rich.console import Console
 
+    from agent_runtime.cli.up import launch_status
     from agent_runtime.runtime import Runtime
 
     console = Console()
     interactive = sys.stdin.isatty() and console.is_terminal
     lines = _Lines(config, interactive)
-    async with Runtime(config, **overrides) as runtime:
+    async with Runtime(config, **overrides, launch_progress=launch_status()) as runtime:
         if interactive:
             console.print(f"[bold]{agent}[/bold] [dim](session {session}). {HELP_LINE}[/dim]")
         while True:

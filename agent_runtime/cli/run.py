@@ -148,9 +148,10 @@ async def _run(
 ) -> None:
     from rich.console import Console
 
+    from agent_runtime.cli.up import launch_status
     from agent_runtime.runtime import Runtime
 
-    async with Runtime(config, **overrides) as runtime:
+    async with Runtime(config, **overrides, launch_progress=launch_status()) as runtime:
         if as_json:
             result = await runtime.run(agent, prompt, session=session, max_turns=max_turns)
             click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))

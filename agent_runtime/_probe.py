@@ -1,0 +1,191 @@
+"""A model server seen from outside: what its URL answers, what its log says, and the words
+for each problem (`agent_runtime.launcher` decides what to do about them).
+
+httpx is imported when a URL is probed, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import httpx
+
+    from agent_runtime.launcher import LaunchPlan
+
+__all__ = [
+    "LOG_LINES",
+    "PROBE_TIMEOUT_S",
+    "Answer",
+    "exited",
+    "latest_line",
+    "log_tail",
+    "probe",
+    "taken",
+    "timed_out",
+]
+
+LOG_LINES = 20
+"""How many lines of a failed server's log an error shows."""
+
+PROBE_TIMEOUT_S = 2.0
+"""How long one probe waits for an answer (vLLM can be slow to answer while busy)."""
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the URL answered: ready, nothing (absent), no answer yet (silent), 503 (starting),
+    something that is not vLLM (foreign), another model (other_model), a refused key."""
+
+    kind: Literal["ready", "absent", "silent", "starting", "foreign", "other_model", "unauthorized"]
+    detail: str = ""
+    served: tuple[str, ...] = ()
+
+
+async def probe(http: httpx.AsyncClient, plan: LaunchPlan) -> Answer:
+    """`GET /health`, then `GET /v1/models`: is the backend's model served at its URL?"""
+    import httpx
+
+    health = f"GET {urlsplit(plan.root_url).path}/health"
+    try:
+        response = await http.get(f"{plan.root_url}/health")
+    except httpx.ConnectError:
+        return Answer("absent")
+    except httpx.TransportError as exc:
+        return Answer("silent", f"{health}: no answer ({_why(exc)})")
+    if response.status_code == 503:
+        return Answer("starting", f"{health} → 503")
+    if response.status_code != 200:
+        return Answer("foreign", f"{health} → {response.status_code}")
+    models = f"GET {urlsplit(plan.base_url).path}/models"
+    try:
+        response = await http.get(f"{plan.base_url}/models")
+    except httpx.TransportError as exc:
+        return Answer("silent", f"{models}: no answer ({_why(exc)})")
+    if response.status_code in (401, 403):
+        return Answer("unauthorized", f"{models} → {response.status_code}")
+    served = _served(response) if response.status_code == 200 else None
+    if served is None:
+        what = "200, but not a list of models" if response.status_code == 200 else ""
+        return Answer("foreign", f"{models} → {what or response.status_code}")
+    if plan.model not in served:
+        return Answer("other_model", served=served)
+    return Answer("ready")
+
+
+def _why(exc: httpx.TransportError) -> str:
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return f"nothing within {PROBE_TIMEOUT_S:g} s"
+    return str(exc) or type(exc).__name__
+
+
+def _served(response: httpx.Response) -> tuple[str, ...] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        return None
+    return tuple(
+        entry["id"]
+        for entry in data
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str)
+    )
+
+
+def taken(plan: LaunchPlan, answer: Answer, *, own: bool = False) -> str:
+    """Why the server at the backend's port cannot be used (`own`: the one started here)."""
+    served = ", ".join(repr(name) for name in answer.served) or "no model"
+    if own:
+        what = {
+            "other_model": f"serves {served}, not {plan.model!r}",
+            "unauthorized": f"rejected the API key ({answer.detail})",
+        }.get(answer.kind, f"does not answer like vLLM ({answer.detail})")
+        return (
+            f"the server started for backend `{plan.backend}` {what}. Check `launch_command` "
+            "and `serve_args`."
+        )
+    fix = "Stop it, or choose another port in `base_url`."
+    if answer.kind == "other_model":
+        what = f"a server that serves {served}, not {plan.model!r}"
+        fix = "Stop it, choose another port in `base_url`, or set `model:` to what it serves."
+    elif answer.kind == "unauthorized":
+        what = f"a server that rejected the API key ({answer.detail})"
+        fix = (
+            f"Set `api_key:` of backend `{plan.backend}` to the key it was started with, or "
+            "stop it."
+        )
+    elif answer.kind == "starting":
+        what = f"a server that is not healthy ({answer.detail}: a vLLM whose engine has died?)"
+    else:
+        what = f"something that is not vLLM ({answer.detail})"
+    return (
+        f"cannot start the model server of backend `{plan.backend}`: port {plan.port} is taken "
+        f"by {what}. {fix}"
+    )
+
+
+def exited(plan: LaunchPlan, code: int) -> str:
+    """The server started here ended during start-up."""
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    return (
+        f"the model server of backend `{plan.backend}` {how} during start-up "
+        f"({plan.shown_command}). {_tail_text(plan.log_path)}"
+    )
+
+
+def timed_out(plan: LaunchPlan, answer: Answer, *, own: bool) -> str:
+    """The server (started here: `own`) was not ready within `startup_timeout_s`."""
+    limit = f"{plan.startup_timeout_s:g} s (startup_timeout_s)"
+    if not own:
+        seen = f" ({answer.detail})" if answer.detail else ""
+        return (
+            f"cannot start the model server of backend `{plan.backend}`: something holds port "
+            f"{plan.port} but was not ready within {limit}{seen}. Stop it, or choose another "
+            "port in `base_url`."
+        )
+    seen = f" Last answer: {answer.detail}." if answer.detail else ""
+    return (
+        f"the model server of backend `{plan.backend}` was not ready within {limit} and was "
+        f"stopped.{seen} Raise `startup_timeout_s` if the model needs longer to load. "
+        f"{_tail_text(plan.log_path)}"
+    )
+
+
+def _tail_text(path: Path) -> str:
+    lines = log_tail(path)
+    if not lines:
+        return f"Its log ({path}) is empty."
+    body = "\n".join(f"  {line}" for line in lines)
+    return f"The last lines of its log ({path}):\n{body}"
+
+
+def log_tail(path: Path, lines: int = LOG_LINES) -> list[str]:
+    """The last `lines` non-blank lines of a server log, as a terminal would show them
+    (progress bars redrawn with `\\r` give their last state; colours removed)."""
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - 65536))
+            data = log.read()
+    except OSError:
+        return []
+    text = _ANSI.sub("", data.decode("utf-8", errors="replace"))
+    shown = [line.rstrip("\r").rsplit("\r", 1)[-1].rstrip() for line in text.split("\n")]
+    return [line for line in shown if line.strip()][-lines:]
+
+
+def latest_line(path: Path) -> str:
+    """The last non-blank line of a server log ("" when there is none)."""
+    tail = log_tail(path, 1)
+    return tail[0] if tail else ""

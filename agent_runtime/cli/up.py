@@ -1,0 +1,250 @@
+"""`agent-runtime up [BACKEND]`: start a backend's vLLM server and keep it in the foreground.
+
+Also `LaunchStatus`, the progress display of managed servers that `run` and `chat` use while
+a backend with `launch: auto` starts: a spinner with the latest line of the server's log in a
+terminal, one line when it starts and one when it is ready otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from agent_runtime._yaml import did_you_mean
+from agent_runtime.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    config_option,
+    debug_option,
+    exit_with,
+    handle_errors,
+    load,
+)
+from agent_runtime.cli.render import shorten
+from agent_runtime.cli.run import configure_logging
+from agent_runtime.config import Config
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.status import Status
+
+    from agent_runtime.launcher import LaunchPlan, LaunchProgress, ManagedServer
+
+__all__ = ["LaunchStatus", "launch_status", "up_command"]
+
+
+class LaunchStatus:
+    """Shows managed servers starting and stopping, on stderr.
+
+    In a terminal: a spinner with the elapsed time and the latest line of the server's log
+    while it starts, a line when it is ready, a spinner while it stops. Otherwise: a line when
+    it starts and one when it is ready. `announce_ready=False` leaves the ready line out.
+    """
+
+    def __init__(self, console: Console, *, announce_ready: bool = True) -> None:
+        self.console = console
+        self.announce_ready = announce_ready
+        self._status: Status | None = None
+
+    def __call__(self, progress: LaunchProgress) -> None:
+        """Show one progress event."""
+        from rich.text import Text
+
+        server = f"model server of backend `{progress.backend}`"
+        if progress.state in ("ready", "failed", "stopped"):
+            self._stop()
+            if progress.state == "ready" and self.announce_ready:
+                self._say(f"The {server} is ready at {progress.url} ({progress.elapsed_s:.1f} s).")
+            return
+        if not self.console.is_terminal:
+            if progress.state == "starting":
+                if progress.launched:
+                    self._say(
+                        f"Starting the {server}: {progress.command} (log: {progress.log_path})"
+                    )
+                else:
+                    self._say(f"Waiting for the {server} at {progress.url} (started elsewhere)…")
+            return
+        if progress.state == "stopping":
+            text = Text(f"Stopping the {server}…", style="dim")
+        else:
+            verb = "Starting" if progress.launched else "Waiting for"
+            text = Text(f"{verb} the {server} ({progress.elapsed_s:.0f} s)", style="dim")
+            if progress.line:
+                width = max(20, self.console.width - len(text) - 8)
+                text.append(f" · {shorten(progress.line, width)}", style="dim italic")
+        if self._status is None:
+            self._status = self.console.status(text, spinner="dots")
+            self._status.start()
+        else:
+            self._status.update(text)
+
+    def _say(self, message: str) -> None:
+        if self.console.is_terminal:
+            self.console.print(message, style="dim", markup=False, highlight=False)
+        else:
+            click.echo(message, err=True)
+
+    def _stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+
+def launch_status() -> LaunchStatus:
+    """The progress display for `Runtime(launch_progress=...)` in `run` and `chat`."""
+    from rich.console import Console
+
+    return LaunchStatus(Console(stderr=True))
+
+
+class _LogFollower:
+    """Copies what a server writes to its log onto stderr, from a given offset on."""
+
+    def __init__(self, path: Path, offset: int = 0) -> None:
+        self.path = path
+        self.offset = offset
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def echo(self) -> None:
+        try:
+            with self.path.open("rb") as log:
+                log.seek(self.offset)
+                data = log.read()
+        except OSError:
+            return
+        self.offset += len(data)
+        text = self._decoder.decode(data)
+        if text:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+
+@click.command(name="up")
+@click.argument("backend", required=False)
+@config_option
+@debug_option
+def up_command(backend: str | None, config_path: Path, debug: bool) -> None:
+    """Start BACKEND's model server and keep it running until Ctrl-C.
+
+    It runs `vllm serve MODEL` with gpt-oss's flags (`--tool-call-parser openai
+    --enable-auto-tool-choice --reasoning-parser openai_gptoss`), the backend's `serve_args`,
+    on the host and port of its base_url (or the backend's `launch_command`), waits until
+    `/health` and `/v1/models` answer (in a terminal a spinner shows the latest line of the
+    server's log meanwhile), prints the base URL on stdout, then follows the server's log on
+    stderr. Ctrl-C or SIGTERM stops the server. A server that is already running at base_url
+    is left as it is: the command says so and exits.
+
+    Without BACKEND: the backend with `launch: auto` (or the only backend).
+
+    Exit codes: 0 stopped by Ctrl-C or SIGTERM, or already running; 2 bad config or usage;
+    3 the server could not start or stopped on its own; 130 interrupted during start-up.
+
+    \b
+    Example, in two terminals:
+      agent-runtime up local
+      agent-runtime run weather-haiku "What's the weather in Tokyo?"
+    """
+    from rich.console import Console
+
+    from agent_runtime.launcher import plan_launch
+
+    configure_logging(debug)
+    with handle_errors(debug):
+        config = load(config_path, import_tools=False)
+        plan = plan_launch(config, _choose(config, backend))
+        try:
+            code = asyncio.run(_up(plan, Console(stderr=True)))
+        except asyncio.CancelledError:  # SIGTERM during start-up
+            code = EXIT_INTERRUPTED
+    sys.exit(code)
+
+
+def _choose(config: Config, backend: str | None) -> str:
+    backends = config.spec.backends
+    if backend is not None:
+        if backend not in backends:
+            hint = did_you_mean(backend, list(backends), quote="'")
+            if not hint:
+                hint = f" (declared: {', '.join(repr(name) for name in backends)})"
+            exit_with(EXIT_USAGE, f"unknown backend {backend!r}{hint}")
+        return backend
+    auto = [name for name, spec in backends.items() if spec.launch == "auto"]
+    candidates = auto or list(backends)
+    if len(candidates) == 1:
+        return candidates[0]
+    names = ", ".join(f"'{name}'" for name in candidates)
+    which = "have `launch: auto`" if auto else "are declared"
+    exit_with(
+        EXIT_USAGE,
+        f"several backends {which} ({names}); name the one to start: agent-runtime up BACKEND",
+    )
+
+
+async def _up(plan: LaunchPlan, console: Console) -> int:
+    from agent_runtime.errors import BackendError
+    from agent_runtime.launcher import ensure_server, log_tail
+
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        status = LaunchStatus(console, announce_ready=False)
+        follower = _LogFollower(plan.log_path)
+
+        def progress(event: LaunchProgress) -> None:
+            status(event)
+            if not console.is_terminal and event.state in ("waiting", "ready"):
+                follower.echo()  # in a pipe the whole log is shown, as it comes
+
+        server = await ensure_server(plan, progress=progress)
+        click.echo(plan.base_url)
+        sys.stdout.flush()
+        if not server.launched:
+            click.echo(
+                f"A server is already running at {plan.base_url} for backend `{plan.backend}` "
+                "(not started here); leaving it as it is.",
+                err=True,
+            )
+            return 0
+        click.echo(
+            f"The model server of backend `{plan.backend}` is ready at {plan.base_url} "
+            f"(pid {server.pid}, log: {plan.log_path}). Ctrl-C stops it.",
+            err=True,
+        )
+        if console.is_terminal:
+            follower.offset = plan.log_path.stat().st_size  # start-up was shown by the spinner
+        try:
+            code = await _follow(server, follower)
+        except asyncio.CancelledError:
+            task.uncancel()
+            await server.stop()
+            click.echo(f"Stopped the model server of backend `{plan.backend}`.", err=True)
+            return 0
+        await server.stop()  # what is left of its process group
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        lines = "\n".join(f"  {line}" for line in log_tail(plan.log_path))
+        raise BackendError(
+            f"the model server of backend `{plan.backend}` {how} while serving. The last "
+            f"lines of its log ({plan.log_path}):\n{lines}",
+            url=plan.base_url,
+        )
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _follow(server: ManagedServer, follower: _LogFollower) -> int:
+    """Show the server's log until it exits; its exit code."""
+    while True:
+        code = server.returncode
+        follower.echo()
+        if code is not None:
+            return code
+        await asyncio.sleep(0.2)
