@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import os
 import re
@@ -233,7 +232,7 @@ class ManagedServer:
         plan: LaunchPlan,
         process: subprocess.Popen[bytes] | None = None,
         *,
-        lock: BinaryIO | None = None,
+        lock: _PortLock | None = None,
         progress: Progress | None = None,
         stop_timeout_s: float = 20.0,
     ) -> None:
@@ -300,7 +299,7 @@ class ManagedServer:
         finally:
             _kill(process)
             if self._lock is not None:
-                self._lock.close()  # other processes may start a server on the port again
+                self._lock.release()  # other processes may start a server on the port again
         logger.info(
             "backend `%s`: stopped its server (pid %d, exit code %s)",
             self.plan.backend,
@@ -361,7 +360,7 @@ async def ensure_server(
             if answer.kind in ("foreign", "other_model", "unauthorized", "starting"):
                 raise BackendError(taken(plan, answer), url=plan.base_url)
             if answer.kind == "absent":
-                lock = _lock_port(plan.port)
+                lock = _PortLock.take(plan.port)
                 if lock is not None:
                     return await _launch(http, plan, lock, progress, stop_timeout_s)
             # Another agent-runtime process is starting a server on this port (it holds the
@@ -375,14 +374,14 @@ async def ensure_server(
 async def _launch(
     http: httpx.AsyncClient,
     plan: LaunchPlan,
-    lock: BinaryIO,
+    lock: _PortLock,
     progress: Progress | None,
     stop_timeout_s: float,
 ) -> ManagedServer:
     try:
         process = _start(plan)
     except BaseException:
-        lock.close()
+        lock.release()
         raise
     server = ManagedServer(
         plan, process, lock=lock, progress=progress, stop_timeout_s=stop_timeout_s
@@ -484,36 +483,57 @@ async def _wait_ready(
     return True
 
 
-def _lock_path(port: int) -> Path:
-    return Path(tempfile.gettempdir()) / f"agent-runtime-{os.getuid()}-port-{port}.lock"
+class _PortLock:
+    """This machine's lock on starting a server on one port, held while that server runs.
 
-
-def _lock_port(port: int) -> BinaryIO | None:
-    """Take this machine's lock on starting a server on `port` (None: another process has it).
-
-    It is held while the server started here runs, so that other agent-runtime processes wait
-    for that server instead of starting a second one; the system drops it when the holder
-    exits. A lock file that cannot be opened is no reason not to start.
+    Other agent-runtime processes (and runtimes) that find it held wait for that server instead
+    of starting a second one; the system drops it when its holder exits. The lock file is
+    removed while the lock is still held, and a process that locked a file checks it is still
+    the one at the path, so no two processes ever hold the lock of one port.
     """
-    import fcntl
 
-    try:
-        lock = _lock_path(port).open("ab")
-    except OSError:
-        return io.BytesIO()
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock.close()
-        return None
-    return lock
+    def __init__(self, path: Path, file: BinaryIO | None) -> None:
+        self.path = path
+        self._file = file
+
+    @classmethod
+    def take(cls, port: int) -> _PortLock | None:
+        """The lock of `port`, or None when another process (or runtime) holds it."""
+        import fcntl
+
+        path = Path(tempfile.gettempdir()) / f"agent-runtime-{os.getuid()}-port-{port}.lock"
+        while True:
+            try:
+                file = path.open("ab")
+            except OSError:  # no lock file: no reason not to start
+                return cls(path, None)
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = os.fstat(file.fileno()).st_ino == path.stat().st_ino
+            except OSError:
+                file.close()
+                return None
+            except BaseException:
+                file.close()
+                raise
+            if locked:
+                return cls(path, file)
+            file.close()  # its holder removed it meanwhile: lock the one there now
+
+    def release(self) -> None:
+        """Release the lock (and remove its file). Calling it again does nothing."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            self._file.close()
+            self._file = None
 
 
 def _port_locked(port: int) -> bool:
-    lock = _lock_port(port)
+    lock = _PortLock.take(port)
     if lock is None:
         return True
-    lock.close()
+    lock.release()
     return False
 
 

@@ -29,7 +29,7 @@ from agent_runtime.launcher import (
     LaunchPlan,
     LaunchProgress,
     _environment,
-    _lock_port,
+    _PortLock,
     ensure_server,
     log_tail,
     plan_launch,
@@ -519,7 +519,7 @@ async def test_a_server_another_process_starts_is_waited_for(tmp_path: Path) -> 
     port = free_port()
     path = write_project(tmp_path, backend_yaml("local", port, ["no-such-program"]))
     plan = plan_launch(load_config(path), "local")
-    lock = _lock_port(port)  # as another agent-runtime process starting a server there
+    lock = _PortLock.take(port)  # as another agent-runtime process starting a server there
     assert lock is not None
     events = Events()
     task = asyncio.create_task(ensure_server(plan, progress=events))
@@ -529,7 +529,7 @@ async def test_a_server_another_process_starts_is_waited_for(tmp_path: Path) -> 
         assert not server.launched
         await server.stop()
         assert await healthy(mock.root_url)
-    lock.close()
+    lock.release()
     assert events.states == ["starting", "waiting", "ready"]
     assert not events.events[0].launched
 
@@ -538,17 +538,17 @@ async def test_when_the_other_process_gives_up_the_server_is_started_here(
     tmp_path: Path,
 ) -> None:
     plan = plan_for(tmp_path, [*MOCK, "--tool-loop"])
-    lock = _lock_port(plan.port)
+    lock = _PortLock.take(plan.port)
     assert lock is not None
     events = Events()
     task = asyncio.create_task(ensure_server(plan, progress=events))
     await events.waiting.wait()
-    lock.close()
+    lock.release()
     server = await task
     try:
         assert server.launched
         assert [e.launched for e in events.events if e.state == "starting"] == [False, True]
-        assert _lock_port(plan.port) is None  # held by the server started here
+        assert _PortLock.take(plan.port) is None  # held by the server started here
     finally:
         await server.stop()
     assert port_is_free(plan.port)
@@ -591,6 +591,11 @@ async def test_a_launch_command_relative_to_the_yaml_folder(tmp_path: Path) -> N
     assert server.returncode is not None
     assert port_is_free(plan.port)
     await server.stop()  # again: nothing happens
+    lock = _PortLock.take(plan.port)  # released, its file removed
+    assert lock is not None
+    assert lock.path.exists()
+    lock.release()
+    assert not lock.path.exists()
 
 
 async def test_a_launched_server_of_another_model_is_stopped(tmp_path: Path) -> None:
