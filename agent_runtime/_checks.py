@@ -221,7 +221,11 @@ def _read_instructions(doc: Document, loc: Loc, agent: dict[str, Any], base: Pat
         return None
     if not isinstance(file, str) or doc.is_tainted((*loc, "instructions_file")):
         return inline if isinstance(inline, str) else None
-    path = base / Path(file).expanduser()
+    try:
+        path = base / Path(file).expanduser()
+    except RuntimeError as exc:  # `~user` for a user that does not exist
+        doc.report((*loc, "instructions_file"), f"cannot read instructions file {file}: {exc}")
+        return None
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agent_runtime.clients import RuntimeClient
-from agent_runtime.config import BackendSpec
+from agent_runtime.config import BackendSpec, EngineSpec
 from agent_runtime.retry import RetryPolicy, reliable_model
 
 if TYPE_CHECKING:
@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from agents import Model, OpenAIChatCompletionsModel, OpenAIResponsesModel
     from openai import AsyncOpenAI
 
-__all__ = ["Backend", "create_backend"]
+    from agent_runtime.embedded.engine import Engine
+
+__all__ = ["Backend", "EmbeddedBackend", "create_backend"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,7 +41,7 @@ class Backend:
     @property
     def url(self) -> str:
         """The base URL requests go to."""
-        return self.spec.base_url
+        return self.spec.url
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -99,14 +101,70 @@ def _chat_model_class() -> type[OpenAIChatCompletionsModel]:
     return RuntimeChatCompletionsModel
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmbeddedBackend:
+    """A `vllm-embedded` backend: one engine in this process, shared by its agents' runs."""
+
+    name: str
+    spec: BackendSpec
+    engine: Engine
+    owns_engine: bool
+
+    @property
+    def url(self) -> str:
+        """Where the model runs (for messages)."""
+        return self.spec.url
+
+    def model(self, model: str | None = None) -> Model:
+        """An SDK model generating on this backend's engine."""
+        from agent_runtime.embedded import embedded_model
+        from agent_runtime.harmony import load_encoding
+
+        engine = self.spec.engine or EngineSpec()
+        return embedded_model(
+            self.engine,
+            load_encoding(),
+            model=model or self.spec.model,
+            max_model_len=engine.max_model_len or 131072,
+            reuse=engine.prefix_reuse,
+        )
+
+    async def aclose(self) -> None:
+        """Shut the engine down, if this backend started it."""
+        if self.owns_engine:
+            await self.engine.close()
+
+
 def create_backend(
-    name: str, spec: BackendSpec, *, http_client: httpx2.AsyncClient | None = None
-) -> Backend:
-    """Create the backend's OpenAI client (`http_client` lets services inject one)."""
+    name: str,
+    spec: BackendSpec,
+    *,
+    http_client: httpx2.AsyncClient | None = None,
+    engine: Engine | None = None,
+) -> Backend | EmbeddedBackend:
+    """Create the backend's OpenAI client (`http_client` lets services inject one), or for
+    `vllm-embedded` its engine (`engine` lets tests and services inject one)."""
     from openai import AsyncOpenAI
 
+    if spec.kind == "vllm-embedded":
+        if engine is not None:
+            return EmbeddedBackend(name=name, spec=spec, engine=engine, owns_engine=False)
+        from agent_runtime.embedded import EngineOptions, VLLMEngine
+
+        options = spec.engine or EngineSpec()
+        VLLMEngine.check()  # say now, clearly, when vLLM or a GPU is missing
+        vllm = VLLMEngine(
+            EngineOptions(
+                model=spec.model,
+                tensor_parallel_size=options.tensor_parallel_size,
+                gpu_memory_utilization=options.gpu_memory_utilization,
+                max_model_len=options.max_model_len,
+            )
+        )
+        return EmbeddedBackend(name=name, spec=spec, engine=vllm, owns_engine=True)
+
     client = AsyncOpenAI(
-        base_url=spec.base_url,
+        base_url=spec.url,
         api_key=spec.api_key.get_secret_value(),
         timeout=spec.timeout_s,
         max_retries=0,

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agent_runtime.backends import Backend
+from agent_runtime.backends import Backend, EmbeddedBackend
 from agent_runtime.config import Config, ModelSettingsSpec
 from agent_runtime.tools import build_function_tool
 from agent_runtime.tracing import in_nested_run
@@ -91,7 +91,7 @@ def _output_schema(name: str, schema: Mapping[str, Any]) -> AgentOutputSchemaBas
 
 def build_agents(
     config: Config,
-    backends: Mapping[str, Backend],
+    backends: Mapping[str, Backend | EmbeddedBackend],
     *,
     nested_run_config: Callable[[], RunConfig],
     nested_hooks: RunHooks[Any] | None = None,

@@ -109,18 +109,41 @@ class ModelSettingsSpec(_Spec):
     )
 
 
-class BackendSpec(_Spec):
-    """A model server: vLLM serving gpt-oss, or any OpenAI-compatible server."""
+class EngineSpec(_Spec):
+    """vLLM's engine in this process (`kind: vllm-embedded`)."""
 
-    kind: Literal["vllm", "openai"] = Field(
-        default="vllm", description="vllm or openai (compatible)."
+    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs to shard the model on.")
+    gpu_memory_utilization: float = Field(
+        default=0.9, gt=0, le=1, description="Share of GPU memory vLLM may use."
+    )
+    max_model_len: int | None = Field(
+        default=None, gt=0, description="Context length (default: the model's, 131072)."
+    )
+    prefix_reuse: Literal["exact", "rerender"] = Field(
+        default="exact",
+        description="exact: continue a tool loop from the exact tokens generated (the prefix "
+        "cache keeps the whole conversation); rerender: render every turn as vLLM's server does.",
+    )
+
+
+class BackendSpec(_Spec):
+    """A model server: vLLM serving gpt-oss, any OpenAI-compatible server, or vLLM in process."""
+
+    kind: Literal["vllm", "openai", "vllm-embedded"] = Field(
+        default="vllm",
+        description="vllm, openai (compatible), or vllm-embedded (vLLM's engine in this process: "
+        "the `vllm` extra and a CUDA GPU).",
     )
     api: Literal["responses", "chat_completions"] = Field(
         default="responses", description="The API to call: responses (default) or chat_completions."
     )
-    base_url: str = Field(
-        description="The API's base URL, e.g. http://localhost:8000/v1.",
+    base_url: str | None = Field(
+        default=None,
+        description="The API's base URL, e.g. http://localhost:8000/v1 (not for vllm-embedded).",
         json_schema_extra={"pattern": r"^(https?://|\$\{)"},
+    )
+    engine: EngineSpec | None = Field(
+        default=None, description="vllm-embedded only: the engine's settings."
     )
     api_key: SecretStr = Field(
         default=SecretStr("EMPTY"),
@@ -188,8 +211,8 @@ class BackendSpec(_Spec):
 
     @field_validator("base_url")
     @classmethod
-    def _check_scheme(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+    def _check_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
             raise PydanticCustomError(
                 "url_scheme", "expected an http:// or https:// URL, e.g. http://localhost:8000/v1"
             )
@@ -204,6 +227,43 @@ class BackendSpec(_Spec):
             if problem is not None:
                 raise PydanticCustomError("launch_url", problem)
         return value
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> BackendSpec:
+        if self.kind == "vllm-embedded":
+            server_fields = [
+                f"`{name}`"
+                for name, unset in (
+                    ("base_url", self.base_url is None),
+                    ("launch", self.launch == "never"),
+                )
+                if not unset
+            ]
+            if server_fields:
+                raise PydanticCustomError(
+                    "embedded_url",
+                    "{fields} cannot be used with kind vllm-embedded, which runs vLLM in this "
+                    "process: remove {them}, or use kind vllm for a server",
+                    {
+                        "fields": " and ".join(server_fields),
+                        "them": "them" if len(server_fields) > 1 else "it",
+                    },
+                )
+        elif self.base_url is None:
+            raise PydanticCustomError(
+                "base_url_missing",
+                "missing required field `base_url` (only kind vllm-embedded needs no server)",
+            )
+        elif self.engine is not None:
+            raise PydanticCustomError(
+                "engine_kind", "`engine` is for kind vllm-embedded only (vLLM in this process)"
+            )
+        return self
+
+    @property
+    def url(self) -> str:
+        """Where this backend's model runs: its base URL, or `in-process vLLM`."""
+        return self.base_url if self.base_url is not None else "in-process vLLM"
 
 
 class ToolSpec(_Spec):
@@ -453,8 +513,12 @@ class Config:
         return tuple(specs)
 
     def resolve_path(self, path: str) -> Path:
-        """`path` relative to the YAML file's folder (as `sessions.path` and `tracing.path` are)."""
-        return self.base_dir / Path(path).expanduser()
+        """`path` relative to the YAML file's folder (as `sessions.path` and `tracing.path` are);
+        `~` is the home folder, `~user` only for a user that exists (else it stays as written)."""
+        try:
+            return self.base_dir / Path(path).expanduser()
+        except RuntimeError:
+            return self.base_dir / path
 
 
 def load_config(

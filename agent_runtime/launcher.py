@@ -176,7 +176,8 @@ def plan_launch(config: Config, backend: str) -> LaunchPlan:
         KeyError: no such backend.
     """
     spec = config.spec.backends[backend]
-    problem = launch_problem(spec.base_url)
+    base_url = spec.base_url or ""
+    problem = launch_problem(base_url)
     if problem is not None:
         raise ConfigError(
             [
@@ -189,8 +190,8 @@ def plan_launch(config: Config, backend: str) -> LaunchPlan:
                 )
             ]
         )
-    parts = urlsplit(spec.base_url)
-    host = parts.hostname or "localhost"
+    parts = urlsplit(base_url)
+    host = str(parts.hostname or "localhost")
     port = parts.port or 80
     values = {"{model}": spec.model, "{host}": host, "{port}": str(port)}
     if spec.launch_command is None:
@@ -202,7 +203,7 @@ def plan_launch(config: Config, backend: str) -> LaunchPlan:
     return LaunchPlan(
         backend=backend,
         command=(*command, *spec.serve_args),
-        base_url=spec.base_url.rstrip("/"),
+        base_url=base_url.rstrip("/"),
         host=host,
         port=port,
         model=spec.model,

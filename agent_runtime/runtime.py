@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
 
-from agent_runtime.config import Config, load_config
+from agent_runtime.config import BackendSpec, Config, load_config
 from agent_runtime.errors import (
     AgentRuntimeError,
     BackendError,
@@ -59,8 +59,9 @@ if TYPE_CHECKING:
     from agents.items import RunItem as SDKRunItem
     from agents.run_config import CallModelData, ModelInputData, ToolErrorFormatterArgs
 
-    from agent_runtime.backends import Backend
+    from agent_runtime.backends import Backend, EmbeddedBackend
     from agent_runtime.builder import BuiltAgents
+    from agent_runtime.embedded.engine import Engine
     from agent_runtime.launcher import LaunchProgress, ManagedServer
 
 __all__ = ["Runtime"]
@@ -85,6 +86,8 @@ class Runtime:
             `False` turns tracing off.
         launch_progress: called with the progress of the servers `start()` starts (backends
             with `launch: auto`), e.g. to show a spinner while vLLM loads the model.
+        engines: engines for `vllm-embedded` backends, by backend name, instead of starting
+            vLLM (e.g. `agent_runtime.testing.FakeEngine` in tests).
     """
 
     def __init__(
@@ -98,13 +101,15 @@ class Runtime:
         sessions: SessionStore | None = None,
         trace_path: str | Path | bool | None = None,
         launch_progress: Callable[[LaunchProgress], object] | None = None,
+        engines: Mapping[str, Engine] | None = None,
     ) -> None:
         self.config = _with_overrides(config, base_url=base_url, model=model, api_key=api_key)
         self._launch_progress = launch_progress
         self._servers: dict[str, ManagedServer] = {}
         spec = self.config.spec
         self._http_client = http_client
-        self._backends: dict[str, Backend] | None = None
+        self._engines = dict(engines or {})
+        self._backends: dict[str, Backend | EmbeddedBackend] | None = None
         self._built: BuiltAgents | None = None
         self._sessions = sessions or SessionStore(self.config.resolve_path(spec.sessions.path))
         if trace_path is False or (trace_path is None and not spec.tracing.enabled):
@@ -168,7 +173,9 @@ class Runtime:
 
             self._hooks = hooks()
             self._backends = {
-                name: create_backend(name, spec, http_client=self._http_client)
+                name: create_backend(
+                    name, spec, http_client=self._http_client, engine=self._engines.get(name)
+                )
                 for name, spec in self.config.spec.backends.items()
             }
             self._built = build_agents(
@@ -381,7 +388,7 @@ class Runtime:
                 f"(run_timeout_s={run.budget_s:g} s) and was stopped."
             )
         backend_name, backend_spec = self.config.backend_of(agent)
-        url = backend_spec.base_url
+        url = backend_spec.url
         if isinstance(exc, MaxTurnsExceeded):
             return RunLimitError(
                 f"agent `{agent}` used all its turns without a final answer ({exc.message}). "
@@ -483,10 +490,18 @@ def _with_overrides(
     if not changes:
         return config
     backends = {
-        name: backend.model_copy(update=changes) for name, backend in config.spec.backends.items()
+        name: backend.model_copy(update=changes | _served(backend, base_url))
+        for name, backend in config.spec.backends.items()
     }
     spec = config.spec.model_copy(update={"backends": backends})
     return dataclasses.replace(config, spec=spec)
+
+
+def _served(backend: BackendSpec, base_url: str | None) -> dict[str, Any]:
+    """A base_url given for an in-process backend means: use the vLLM server there instead."""
+    if base_url is None or backend.kind != "vllm-embedded":
+        return {}
+    return {"kind": "vllm", "engine": None}
 
 
 def _as_items(input: Input) -> list[Any]:

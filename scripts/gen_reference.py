@@ -22,6 +22,7 @@ SECTIONS = [
     ("(top level)", None),
     ("defaults", "DefaultsSpec"),
     ("backends.NAME", "BackendSpec"),
+    ("backends.NAME.engine", "EngineSpec"),
     ("tools.NAME", "ToolSpec"),
     ("agents.NAME", "AgentSpec"),
     ("agents.NAME.agent_tools[]", "AgentToolSpec"),
@@ -41,10 +42,10 @@ def type_of(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
         name = schema["$ref"].rsplit("/", 1)[-1]
         return f"`{ANCHORS.get(name, name)}`"
-    if "anyOf" in schema:
+    if "anyOf" in schema or "oneOf" in schema:
         options = [
             type_of(option)
-            for option in schema["anyOf"]
+            for option in schema.get("anyOf", schema.get("oneOf", []))
             if option.get("type") != "null" and not _is_interpolation(option)
         ]
         return " or ".join(dict.fromkeys(options))

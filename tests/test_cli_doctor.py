@@ -647,3 +647,18 @@ def test_help_documents_checks_and_exit_codes() -> None:
         result.output
     )
     assert "--timeout SECONDS" in result.output
+
+
+def test_in_process_backends_are_not_servers(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    mock = mock_vllm_factory([GOOD, GOOD])
+    gpu = "  gpu: {kind: vllm-embedded, model: openai/gpt-oss-20b}\n"
+    config = write_config(tmp_path, mock.url, backends=gpu)
+    result = doctor(config)
+    assert (result.exit_code, result.stdout) == (0, passing(mock))
+    assert result.stderr == "Backend 'gpu' runs vLLM in this process: not checked.\n"
+    only = doctor(config, "--backend", "gpu")
+    assert only.exit_code == 2
+    assert only.stderr == (
+        "Error: backend 'gpu' runs vLLM in this process (kind vllm-embedded), so there is no "
+        "server to check; pass --base-url to check a server for it instead\n"
+    )

@@ -556,13 +556,46 @@ ERRORS = [
         "  agents.yaml:4:15  backends.local.base_url: expected an http:// or https:// URL, "
         "e.g. http://localhost:8000/v1.\n"
         "  agents.yaml:5:12  backends.local.model: expected a string, got a list.\n"
-        "  agents.yaml:6:11  backends.local.kind: expected 'vllm' or 'openai', got 'vlm'. "
-        "Did you mean 'vllm'?\n"
+        "  agents.yaml:6:11  backends.local.kind: expected 'vllm', 'openai' or 'vllm-embedded', "
+        "got 'vlm'. Did you mean 'vllm'?\n"
         "  agents.yaml:7:16  backends.local.timeout_s: expected a number, got 'soon'.\n"
         "  agents.yaml:8:18  backends.local.max_retries: must be at least 0, got -1.\n"
         "  agents.yaml:9:21  backends.local.headers.X-Id: expected a string, got an integer "
         "(quote the value to keep it as text).",
         id="backend-values",
+    ),
+    pytest.param(
+        "version: 1\n"
+        "backends:\n"
+        "  gpu:\n"
+        "    kind: vllm-embedded\n"
+        "    model: m\n"
+        "    base_url: http://localhost:8000/v1\n"
+        "    launch: auto\n"
+        "  gpu2: {kind: vllm-embedded, model: m, launch: auto}\n"
+        "  tuned:\n"
+        "    kind: vllm-embedded\n"
+        "    model: m\n"
+        "    engine: {tensor_parallel_size: 0, prefix_reuse: fast, gpu: 1}\n"
+        "  server:\n"
+        "    model: m\n"
+        "    engine: {}\n"
+        "agents: {a: {backend: gpu}}\n",
+        "agents.yaml has 6 problems:\n"
+        "  agents.yaml:4:5    backends.gpu: `base_url` and `launch` cannot be used with kind "
+        "vllm-embedded, which runs vLLM in this process: remove them, or use kind vllm for a "
+        "server.\n"
+        "  agents.yaml:8:9    backends.gpu2: `launch` cannot be used with kind vllm-embedded, "
+        "which runs vLLM in this process: remove it, or use kind vllm for a server.\n"
+        "  agents.yaml:12:36  backends.tuned.engine.tensor_parallel_size: must be at least 1, "
+        "got 0.\n"
+        "  agents.yaml:12:53  backends.tuned.engine.prefix_reuse: expected 'exact' or "
+        "'rerender', got 'fast'.\n"
+        "  agents.yaml:12:59  backends.tuned.engine.gpu: unknown field (allowed: "
+        "`tensor_parallel_size`, `gpu_memory_utilization`, `max_model_len`, `prefix_reuse`).\n"
+        "  agents.yaml:14:5   backends.server: missing required field `base_url` (only kind "
+        "vllm-embedded needs no server).",
+        id="embedded-backend",
     ),
     pytest.param(
         f"version: 1\n{_BACKEND}\n"
@@ -684,6 +717,12 @@ ERRORS = [
         "agents.yaml:4:26: agents.a.instructions_file: cannot read instructions file "
         "{base}/prompts: Is a directory.",
         id="instructions-file-is-a-directory",
+    ),
+    pytest.param(
+        f"version: 1\n{_BACKEND}\nagents:\n  a: {{instructions_file: ~no-such-user/a.md}}\n",
+        "agents.yaml:4:26: agents.a.instructions_file: cannot read instructions file "
+        "~no-such-user/a.md: Could not determine home directory.",
+        id="instructions-file-of-an-unknown-user",
     ),
     pytest.param(
         f"version: 1\n{_BACKEND}\n"
@@ -1069,6 +1108,7 @@ def test_every_field_in_the_json_schema_has_a_description() -> None:
         "AgentToolSpec",
         "BackendSpec",
         "DefaultsSpec",
+        "EngineSpec",
         "ModelSettingsSpec",
         "SessionsSpec",
         "ToolSpec",

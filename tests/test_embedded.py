@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from agents import Agent, RunConfig, Runner, function_tool
 
+from agent_runtime import BackendUnavailableError, Runtime
+from agent_runtime.config import parse_config
 from agent_runtime.embedded import EngineUnavailableError, VLLMEngine, embedded_model
-from agent_runtime.testing import LATEST, MockVLLM, Reply, call, load_encoding
-from agent_runtime.testing.engine import FakeEngine
+from agent_runtime.results import ToolResult
+from agent_runtime.sessions import SessionStore
+from agent_runtime.testing import LATEST, FakeEngine, MockVLLM, Reply, call, load_encoding
 
 DATE = "2026-11-22"
 HAIKU = "Sun over Tokyo"
@@ -251,3 +255,112 @@ async def test_real_engine_on_a_gpu(encoding: Any) -> None:
         assert any(item.type == "tool_call_item" for item in result.new_items)
     finally:
         await engine.close()
+
+
+# -- `kind: vllm-embedded` in agents.yaml -----------------------------------------------------
+
+PROJECT = Path(__file__).resolve().parent / "project"
+EMBEDDED_YAML = """\
+version: 1
+backends:
+  gpu:
+    kind: vllm-embedded
+    model: openai/gpt-oss-20b
+    engine: {max_model_len: 16384, prefix_reuse: exact}
+tools:
+  get_weather: {function: "fixture_tools.basic:get_weather"}
+agents:
+  weather:
+    instructions: You only respond in haikus.
+    backend: gpu
+    tools: [get_weather]
+"""
+
+
+def embedded_runtime(engine: FakeEngine, tmp_path: Path, **options: Any) -> Runtime:
+    config = parse_config(EMBEDDED_YAML, base_dir=PROJECT, environ={})
+    return Runtime(
+        config,
+        engines={"gpu": engine},
+        sessions=SessionStore(tmp_path / "sessions.sqlite3"),
+        trace_path=tmp_path / "trace.jsonl",
+        **options,
+    )
+
+
+async def test_runtime_runs_the_tool_loop_on_an_embedded_engine(
+    encoding: Any, tmp_path: Path
+) -> None:
+    engine = FakeEngine(
+        encoding,
+        [
+            Reply(reasoning="Need the weather.", calls=[call("get_weather", city="Tokyo")]),
+            Reply(reasoning="Sunny. Write.", final=HAIKU),
+            Reply(reasoning="Same again.", final=HAIKU),
+        ],
+    )
+    async with embedded_runtime(engine, tmp_path) as runtime:
+        result = await runtime.run("weather", "Weather in Tokyo?", session="s")
+        again = await runtime.run("weather", "Once more?", session="s")
+
+    assert result.final_output == again.final_output == HAIKU
+    (tool_result,) = [item for item in result.items if isinstance(item, ToolResult)]
+    assert json.loads(tool_result.output)["city"] == "Tokyo"
+    assert result.usage.requests == 2
+    # The second call continues from the first one's tokens; the next run from the last one's.
+    assert result.usage.cached_tokens > 0
+    first, second, third = (g.prompt for g in engine.generations)
+    assert second[: len(first)] == first
+    # A new user message is rendered afresh, without the finished turn's reasoning; it shares
+    # the system, developer and first user message with the earlier prompts.
+    assert third[: len(first) - 2] == first[:-2]  # all but `<|start|>assistant`
+    assert "Need the weather." not in encoding.decode(list(third))
+    assert encoding.decode(list(third)).endswith(
+        f"<|channel|>final<|message|>{HAIKU}<|end|><|start|>user<|message|>Once more?<|end|>"
+        "<|start|>assistant"
+    )
+    records = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    reuse = [record for record in records if record["type"] == "prefix_reuse"]
+    assert [(e["mode"], e["reused_tokens"] > 0) for e in reuse] == [
+        ("exact", False),
+        ("exact", True),
+        ("exact", False),
+    ]
+    assert reuse[1]["reused_tokens"] == len(first) + len(engine.generations[0].tokens)
+    assert engine.closed is False  # an engine passed in stays the caller's
+
+
+async def test_base_url_override_uses_a_server_instead(encoding: Any, tmp_path: Path) -> None:
+    engine = FakeEngine(encoding)
+    async with MockVLLM(script=[Reply(final=HAIKU)]) as mock:
+        async with embedded_runtime(engine, tmp_path, base_url=mock.url) as runtime:
+            result = await runtime.run("weather", "Weather?")
+        assert len(mock.model_requests) == 1
+    assert result.final_output == HAIKU
+    assert engine.generations == []
+
+
+def test_runtime_without_vllm_says_what_is_missing(tmp_path: Path) -> None:
+    config = parse_config(EMBEDDED_YAML, base_dir=PROJECT, environ={})
+    runtime = Runtime(config, sessions=SessionStore(tmp_path / "s.sqlite3"), trace_path=False)
+    with pytest.raises(BackendUnavailableError, match="vLLM is not installed"):
+        runtime.run_sync("weather", "hi")
+
+
+def test_cli_run_without_vllm_and_with_a_server_instead(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from agent_runtime.cli import cli
+
+    config = tmp_path / "agents.yaml"
+    config.write_text(EMBEDDED_YAML)
+    (tmp_path / "fixture_tools").symlink_to(PROJECT / "fixture_tools")
+    missing = CliRunner().invoke(cli, ["run", "-c", str(config), "weather", "hi"])
+    assert missing.exit_code == 3
+    assert "vLLM is not installed" in missing.output
+    assert "Traceback" not in missing.output
+    with MockVLLM(script=[Reply(final=HAIKU)]) as mock:
+        served = CliRunner().invoke(
+            cli, ["run", "-c", str(config), "--base-url", mock.url, "weather", "hi"]
+        )
+    assert (served.exit_code, served.output.strip()) == (0, HAIKU)

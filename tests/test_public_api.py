@@ -48,6 +48,8 @@ def test_testing_api() -> None:
         "LATEST",
         "VLLM_0_21",
         "Call",
+        "FakeEngine",
+        "FakeGeneration",
         "Fault",
         "FunctionCallRecord",
         "FunctionOutputRecord",

@@ -117,12 +117,32 @@ def _targets(
         if not hint:
             hint = f" (declared: {', '.join(repr(name) for name in backends)})"
         exit_with(EXIT_USAGE, f"unknown backend {only!r}{hint}")
+    served = overrides["base_url"] is not None  # in-process backends then use that server
+    in_process = [
+        name
+        for name, spec in backends.items()
+        if spec.kind == "vllm-embedded" and not served and only in (None, name)
+    ]
+    if in_process and only is not None:
+        exit_with(
+            EXIT_USAGE,
+            f"backend {only!r} runs vLLM in this process (kind vllm-embedded), so there is no "
+            "server to check; pass --base-url to check a server for it instead",
+        )
+    if in_process and len(in_process) == len(backends):
+        exit_with(
+            EXIT_USAGE,
+            "every backend runs vLLM in this process (kind vllm-embedded), so there is no "
+            "server to check; pass --base-url to check a server instead",
+        )
+    for name in in_process:
+        click.echo(f"Backend '{name}' runs vLLM in this process: not checked.", err=True)
     return [
         Target(
             name=name,
             kind=spec.kind,
             api=spec.api,
-            base_url=overrides["base_url"] or spec.base_url,
+            base_url=overrides["base_url"] or spec.url,
             model=overrides["model"] or spec.model,
             api_key=overrides["api_key"] or spec.api_key.get_secret_value(),
             headers=spec.headers,
@@ -131,7 +151,7 @@ def _targets(
             timeout_s=timeout,
         )
         for name, spec in backends.items()
-        if only is None or name == only
+        if name not in in_process and only in (None, name)
     ]
 
 

@@ -71,7 +71,10 @@ class VLLMEngine:
     def check() -> None:
         """Raise `EngineUnavailableError` unless vLLM and a CUDA GPU are here."""
         try:
-            import vllm  # noqa: F401
+            import vllm
+
+            if getattr(vllm, "__file__", None) is None:  # a stray `vllm` folder on sys.path
+                raise ImportError(f"`vllm` at {list(vllm.__path__)} is a folder, not the package")
         except ImportError as exc:
             raise EngineUnavailableError(
                 "the vllm-embedded backend runs vLLM in this process, but vLLM is not installed "

@@ -9,8 +9,10 @@ answered is prompted with the exact tokens of the previous prompt and generation
 new tool results, so the engine's prefix cache holds the whole conversation. (A server re-renders
 the history instead: the model writes `<|channel|>commentary to=functions.f`, the re-render says
 `to=functions.f<|channel|>commentary json`, and the cache stops there.) `reuse="rerender"`
-renders every turn afresh, exactly as vLLM's server does. Either way the reused share is
-reported as `cached_tokens` in the usage and traced.
+renders every turn afresh, exactly as vLLM's server does. A new user message is always rendered
+afresh (without the finished turns' reasoning, as gpt-oss expects); the engine's prefix cache
+still holds its shared start. Either way the reused share is reported as `cached_tokens` in the
+usage and traced.
 """
 
 from __future__ import annotations

@@ -2,10 +2,12 @@
 
 `MockVLLM` is a real HTTP server on 127.0.0.1 that answers `/v1/responses` and
 `/v1/chat/completions` like `vllm serve openai/gpt-oss-20b`, from a script of replies.
+`FakeEngine` plays the same replies as tokens for the in-process (`vllm-embedded`) backend.
 """
 
 from __future__ import annotations
 
+from agent_runtime.testing.engine import FakeEngine, FakeGeneration
 from agent_runtime.testing.harmony import HarmonyUnavailableError, load_encoding
 from agent_runtime.testing.profile import LATEST, VLLM_0_21, Latency, VLLMProfile
 from agent_runtime.testing.recording import (
@@ -33,6 +35,8 @@ __all__ = [
     "LATEST",
     "VLLM_0_21",
     "Call",
+    "FakeEngine",
+    "FakeGeneration",
     "Fault",
     "FunctionCallRecord",
     "FunctionOutputRecord",
