@@ -12,14 +12,16 @@ import click
 
 from agent_runtime.cli.common import (
     EXIT_ERROR,
+    Overrides,
+    backend_options,
     config_option,
+    configure_logging,
     debug_option,
     exit_code,
     handle_errors,
     load,
 )
 from agent_runtime.cli.render import PlainRenderer, TerminalRenderer, format_output
-from agent_runtime.cli.run import Overrides, backend_options, configure_logging
 from agent_runtime.config import Config
 from agent_runtime.errors import AgentRuntimeError, ConfigError
 from agent_runtime.results import RunFinished

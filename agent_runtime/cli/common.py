@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypedDict, TypeVar
 
 import click
 
@@ -25,7 +26,10 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_LIMIT",
     "EXIT_USAGE",
+    "Overrides",
+    "backend_options",
     "config_option",
+    "configure_logging",
     "debug_option",
     "exit_with",
     "handle_errors",
@@ -37,6 +41,40 @@ EXIT_USAGE = 2
 EXIT_BACKEND = 3
 EXIT_LIMIT = 4
 EXIT_INTERRUPTED = 130
+
+
+class Overrides(TypedDict):
+    """`--base-url`, `--model`, `--api-key` as `Runtime` keyword arguments."""
+
+    base_url: str | None
+    model: str | None
+    api_key: str | None
+
+
+def configure_logging(debug: bool) -> None:
+    """Debug logs with --debug; otherwise none: errors reach the user as `Error:` lines."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.CRITICAL,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def backend_options(function: click.decorators.FC) -> click.decorators.FC:
+    """`--base-url`, `--model`, `--api-key`: point the agents' backends somewhere else."""
+    for option in (
+        click.option(
+            "--api-key",
+            metavar="KEY",
+            help="API key for the model server (instead of agents.yaml's).",
+        ),
+        click.option("--model", metavar="NAME", help="Model name to request instead."),
+        click.option(
+            "--base-url", metavar="URL", help="Model server to use instead (e.g. a mock's URL)."
+        ),
+    ):
+        function = option(function)
+    return function
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -29,13 +29,15 @@ from agent_runtime.cli.common import (
     EXIT_BACKEND,
     EXIT_ERROR,
     EXIT_USAGE,
+    Overrides,
+    backend_options,
     config_option,
+    configure_logging,
     debug_option,
     exit_with,
     handle_errors,
     load,
 )
-from agent_runtime.cli.run import Overrides, backend_options, configure_logging
 from agent_runtime.cli.tool_call import (
     ask_chat,
     ask_responses,

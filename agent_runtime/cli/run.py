@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from pathlib import Path
-from typing import TypedDict
 
 import click
 
 from agent_runtime.cli.common import (
     EXIT_USAGE,
+    Overrides,
+    backend_options,
     config_option,
+    configure_logging,
     debug_option,
     exit_with,
     handle_errors,
@@ -23,40 +24,7 @@ from agent_runtime.cli.render import PlainRenderer, TerminalRenderer, format_out
 from agent_runtime.config import Config
 from agent_runtime.results import RunFinished, RunResult
 
-__all__ = ["Overrides", "backend_options", "configure_logging", "run_command"]
-
-
-class Overrides(TypedDict):
-    """`--base-url`, `--model`, `--api-key` as `Runtime` keyword arguments."""
-
-    base_url: str | None
-    model: str | None
-    api_key: str | None
-
-
-def configure_logging(debug: bool) -> None:
-    """Debug logs with --debug; otherwise none: errors reach the user as `Error:` lines."""
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.CRITICAL,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-
-def backend_options(function: click.decorators.FC) -> click.decorators.FC:
-    """`--base-url`, `--model`, `--api-key`: point the agents' backends somewhere else."""
-    for option in (
-        click.option(
-            "--api-key",
-            metavar="KEY",
-            help="API key for the model server (instead of agents.yaml's).",
-        ),
-        click.option("--model", metavar="NAME", help="Model name to request instead."),
-        click.option(
-            "--base-url", metavar="URL", help="Model server to use instead (e.g. a mock's URL)."
-        ),
-    ):
-        function = option(function)
-    return function
+__all__ = ["run_command"]
 
 
 def _read_prompt(prompt: str) -> str:

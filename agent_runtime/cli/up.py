@@ -21,13 +21,13 @@ from agent_runtime.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     config_option,
+    configure_logging,
     debug_option,
     exit_with,
     handle_errors,
     load,
 )
 from agent_runtime.cli.render import shorten
-from agent_runtime.cli.run import configure_logging
 from agent_runtime.config import Config
 
 if TYPE_CHECKING:
