@@ -9,6 +9,7 @@ the schema's, each at its place.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -54,6 +55,10 @@ def import_tools(
         except ToolResolutionError as exc:
             doc.report((*loc, "function"), str(exc))
             continue
+        problem = signature_problem(function, strict=tool.get("strict") is not False)
+        if problem is not None:
+            doc.report((*loc, "function"), f"`{reference}` {problem}")
+            continue
         if name is None:
             own_name = getattr(function, "__name__", "")
             if isinstance(own_name, str) and TOOL_NAME.fullmatch(own_name):
@@ -61,6 +66,26 @@ def import_tools(
             else:
                 doc.report((*loc, "function"), _bad_tool_name(own_name, " (the function's name)"))
     return functions, names
+
+
+def signature_problem(function: Callable[..., Any], *, strict: bool) -> str | None:
+    """Why the model could not be told how to call `function` (None: it can, as far as a quick
+    look at its signature shows; the SDK builds the full schema when the agents are built)."""
+    if inspect.isclass(function):
+        return "is a class; a tool is a function (write one that uses the class)"
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return (
+            "has no Python signature to describe to the model (a built-in?); wrap it in a "
+            "function with typed parameters"
+        )
+    if strict and any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return (
+            "takes **kwargs, which a strict schema cannot describe; name its parameters, or "
+            "set `strict: false` on the tool"
+        )
+    return None
 
 
 def _bad_tool_name(name: object, origin: str = "") -> str:
@@ -162,8 +187,20 @@ class _AgentChecker:
         # max_turns. Only an agent handing off to itself is certainly a mistake.
         for i, target in _unique_names(doc, (*loc, "handoffs"), agent.get("handoffs"), "handoff"):
             where = (*loc, "handoffs", i)
-            if self.refers(where, target, "agent", self.agents) and target == agent_name:
+            if not self.refers(where, target, "agent", self.agents):
+                continue
+            if target == agent_name:
                 doc.report(where, "an agent cannot hand off to itself")
+                continue
+            tool = handoff_tool_name(target)
+            if tool in used:
+                doc.report(
+                    where,
+                    f"the handoff to {target!r} reaches the model as tool {tool!r}, which is "
+                    f"already used by {format_loc(used[tool][2:])}; rename one of them",
+                )
+            else:
+                used[tool] = where
 
     def check_agent_tool(self, agent_name: str, loc: Loc, entry: Any, used: dict[str, Loc]) -> None:
         spec = entry if isinstance(entry, dict) else {"agent": entry}
@@ -193,6 +230,11 @@ class _AgentChecker:
             )
         else:
             used[name] = where
+
+
+def handoff_tool_name(agent: str) -> str:
+    """The tool the model calls to hand off to `agent` (letters, digits and _ only)."""
+    return "transfer_to_" + re.sub(r"[^A-Za-z0-9_]", "_", agent).lower()
 
 
 def _unique_names(doc: Document, loc: Loc, value: Any, what: str) -> list[tuple[int, str]]:
@@ -233,6 +275,8 @@ def _read_instructions(doc: Document, loc: Loc, agent: dict[str, Any], base: Pat
         doc.report((*loc, "instructions_file"), f"cannot read instructions file {path}: {reason}")
     except UnicodeDecodeError:
         doc.report((*loc, "instructions_file"), f"instructions file {path} is not UTF-8 text")
+    except ValueError as exc:  # a NUL character in the path
+        doc.report((*loc, "instructions_file"), f"cannot read instructions file {file!r}: {exc}")
     return None
 
 

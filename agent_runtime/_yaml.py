@@ -292,6 +292,9 @@ class _Builder:
             return value
         if node.tag == _MERGE_TAG:  # a lone `<<` as a value is just text
             return node.value
+        if node.tag == _YAML_TAG + "binary":  # bytes would pass for text, decoded
+            self._broken(loc, "binary values (!!binary) are not supported; write the text itself")
+            return None
         try:
             return self._constructor.construct_object(node, deep=True)
         except ConstructorError:

@@ -37,6 +37,7 @@ class Backend:
     name: str
     spec: BackendSpec
     client: AsyncOpenAI
+    owns_http_client: bool = True
 
     @property
     def url(self) -> str:
@@ -73,8 +74,10 @@ class Backend:
         return reliable_model(inner, self.retry_policy, backend=self.name, url=self.url)
 
     async def aclose(self) -> None:
-        """Close the HTTP connections of this backend."""
-        await self.client.close()
+        """Close the HTTP connections of this backend (an injected `http_client` stays open:
+        it belongs to whoever passed it)."""
+        if self.owns_http_client:
+            await self.client.close()
 
 
 @functools.cache
@@ -171,4 +174,4 @@ def create_backend(
         default_headers=spec.headers or None,
         http_client=http_client,
     )
-    return Backend(name=name, spec=spec, client=client)
+    return Backend(name=name, spec=spec, client=client, owns_http_client=http_client is None)

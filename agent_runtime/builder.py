@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from agent_runtime._checks import handoff_tool_name
 from agent_runtime.backends import Backend, EmbeddedBackend
 from agent_runtime.config import Config, ModelSettingsSpec
+from agent_runtime.errors import ConfigError, ConfigProblem
 from agent_runtime.tools import build_function_tool
 from agent_runtime.tracing import in_nested_run
 
@@ -108,14 +109,27 @@ def build_agents(
     defaults = spec.defaults
     tools: dict[str, FunctionTool] = {}
     for key, tool in spec.tools.items():
-        tools[key] = build_function_tool(
-            config.functions[key],
-            name=tool.name,
-            description=tool.description,
-            timeout_s=tool.timeout_s if tool.timeout_s is not None else defaults.tool_timeout_s,
-            max_output_chars=tool.max_output_chars or defaults.tool_max_output_chars,
-            strict=tool.strict,
-        )
+        try:
+            tools[key] = build_function_tool(
+                config.functions[key],
+                name=tool.name,
+                description=tool.description,
+                timeout_s=tool.timeout_s if tool.timeout_s is not None else defaults.tool_timeout_s,
+                max_output_chars=tool.max_output_chars or defaults.tool_max_output_chars,
+                strict=tool.strict,
+            )
+        except Exception as exc:  # the SDK cannot describe the function to the model
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        file=config.source,
+                        line=None,
+                        column=None,
+                        path=f"tools.{key}.function",
+                        message=_schema_problem(tool.function, tool.strict, exc),
+                    )
+                ]
+            ) from exc
     agents: dict[str, Agent[Any]] = {}
     for name, agent_spec in spec.agents.items():
         backend_name, backend_spec = config.backend_of(name)
@@ -138,7 +152,7 @@ def build_agents(
     for name, agent_spec in spec.agents.items():
         if agent_spec.handoffs:
             agents[name].handoffs = [
-                handoff(agents[target], tool_name_override=f"transfer_to_{_identifier(target)}")
+                handoff(agents[target], tool_name_override=handoff_tool_name(target))
                 for target in agent_spec.handoffs
             ]
     for name in _tool_order(config):
@@ -181,9 +195,15 @@ def _marked_nested(tool: FunctionTool) -> FunctionTool:
     return dataclasses.replace(tool, on_invoke_tool=invoke_nested)
 
 
-def _identifier(name: str) -> str:
-    """An agent name as a tool name harmony can carry (letters, digits, underscores)."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", name).lower()
+def _schema_problem(reference: str, strict: bool, exc: Exception) -> str:
+    fix = "give the function named parameters with type hints"
+    if strict:
+        fix += " (no **kwargs, no plain dict), or set `strict: false` on the tool"
+    reason = (str(exc).splitlines() or [""])[0].rstrip(".")
+    return (
+        f"cannot make a tool schema from `{reference}`: {type(exc).__name__}: {reason}. "
+        f"{fix[0].upper()}{fix[1:]}."
+    )
 
 
 def _tool_order(config: Config) -> list[str]:

@@ -211,11 +211,16 @@ class BackendSpec(_Spec):
 
     @field_validator("base_url")
     @classmethod
-    def _check_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.startswith(("http://", "https://")):
             raise PydanticCustomError(
                 "url_scheme", "expected an http:// or https:// URL, e.g. http://localhost:8000/v1"
             )
+        problem = url_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("url_invalid", problem)
         return value
 
     @field_validator("launch")
@@ -636,6 +641,24 @@ def _allow_interpolation(node: Any) -> Any:
         return node
     notes = {key: node.pop(key) for key in ("title", "description", "default") if key in node}
     return {**notes, "anyOf": [node, {"type": "string", "pattern": r"\$\{"}]}
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with an http(s) URL that HTTP clients cannot use (None: nothing)."""
+    example = "e.g. http://localhost:8000/v1"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"{url!r} is not a valid URL ({exc}); {example}"
+    host = parts.hostname
+    if not host:
+        return f"{url!r} has no host; {example}"
+    if any(char.isspace() or not char.isprintable() for char in parts.netloc):
+        return f"the host of {url!r} has spaces or control characters; {example}"
+    if port == 0:
+        return f"{url!r} has port 0; {example}"
+    return None
 
 
 def launch_problem(base_url: str) -> str | None:

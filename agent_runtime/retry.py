@@ -199,7 +199,8 @@ class _Attempts:
             why = "no retries: max_retries is 0"
         else:
             why = f"gave up after {attempts}"
-        if isinstance(exc, openai.APIConnectionError | httpx.ConnectError):
+        unreachable = isinstance(exc, openai.APIConnectionError | httpx.ConnectError)
+        if unreachable and not _broke_off(exc):  # an answer cut off came from a server
             return BackendUnavailableError(
                 f"cannot reach the model server of backend `{self.backend}` at {self.url} "
                 f"({cause}; {why}). Start one there (`vllm serve openai/gpt-oss-20b`) or point "

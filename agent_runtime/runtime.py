@@ -80,7 +80,8 @@ class Runtime:
         base_url: send every backend's requests here instead (e.g. a test server).
         model: use this model name on every backend instead of the declared one.
         api_key: use this API key on every backend.
-        http_client: an `httpx2.AsyncClient` for the OpenAI clients (proxies, custom TLS).
+        http_client: an `httpx2.AsyncClient` for the OpenAI clients (proxies, custom TLS). It
+            stays the caller's: `aclose()` leaves it open.
         sessions: where sessions are stored (default: `sessions.path` in agents.yaml).
         trace_path: where the local trace goes (default: `tracing.path` in agents.yaml);
             `False` turns tracing off.
@@ -172,12 +173,25 @@ class Runtime:
             from agent_runtime.tracing import hooks
 
             self._hooks = hooks()
-            self._backends = {
-                name: create_backend(
-                    name, spec, http_client=self._http_client, engine=self._engines.get(name)
-                )
-                for name, spec in self.config.spec.backends.items()
-            }
+            backends = {}
+            for name, spec in self.config.spec.backends.items():
+                try:
+                    backends[name] = create_backend(
+                        name, spec, http_client=self._http_client, engine=self._engines.get(name)
+                    )
+                except AgentRuntimeError:
+                    raise
+                except Exception as exc:  # e.g. a base_url the HTTP client cannot use
+                    problem = ConfigProblem(
+                        file=self.config.source,
+                        line=None,
+                        column=None,
+                        path=f"backends.{name}",
+                        message=f"cannot create the backend's client: {type(exc).__name__}: "
+                        f"{exc}. Check its base_url and headers.",
+                    )
+                    raise ConfigError([problem]) from exc
+            self._backends = backends
             self._built = build_agents(
                 self.config,
                 self._backends,

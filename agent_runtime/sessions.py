@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agent_runtime.errors import AgentRuntimeError
+
 __all__ = ["SessionStore", "consistent_prefix"]
 
 _SCHEMA = """
@@ -63,12 +65,25 @@ class SessionStore:
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
-            if str(self.path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.executescript(_SCHEMA)
+            try:
+                if str(self.path) != ":memory:":
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(
+                    self.path, check_same_thread=False, isolation_level=None
+                )
+                try:
+                    connection.execute("PRAGMA journal_mode=WAL")
+                    connection.execute("PRAGMA synchronous=NORMAL")
+                    connection.executescript(_SCHEMA)
+                except BaseException:
+                    connection.close()
+                    raise
+            except (OSError, sqlite3.Error) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise AgentRuntimeError(
+                    f"cannot open the session database {self.path}: {reason}. Set "
+                    "`sessions.path` in agents.yaml to a file in a folder you can write to."
+                ) from exc
             self._connection = connection
         return self._connection
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.guards import CallGuard
 
 if TYPE_CHECKING:
@@ -54,8 +55,15 @@ class TraceWriter:
         line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
         with self._lock:
             if self._file is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = self.path.open("a", encoding="utf-8")
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._file = self.path.open("a", encoding="utf-8")
+                except OSError as exc:
+                    raise AgentRuntimeError(
+                        f"cannot open the trace file {self.path}: {exc.strerror or exc}. Set "
+                        "`tracing.path` in agents.yaml to a file in a folder you can write to, "
+                        "or turn tracing off (`tracing: {enabled: false}`)."
+                    ) from exc
             self._file.write(line)
             self._file.flush()
 

@@ -725,6 +725,71 @@ ERRORS = [
         id="instructions-file-of-an-unknown-user",
     ),
     pytest.param(
+        f'version: 1\n{_BACKEND}\nagents:\n  a: {{instructions_file: "x\\0y"}}\n',
+        "agents.yaml:4:26: agents.a.instructions_file: cannot read instructions file 'x\\x00y': "
+        "embedded null byte.",
+        id="instructions-file-with-a-nul",
+    ),
+    pytest.param(
+        "version: 1\n"
+        "backends:\n"
+        "  a: {base_url: 'http://h:port/v1', model: m}\n"
+        "  b: {base_url: 'http://[::1/v1', model: m}\n"
+        "  c: {base_url: 'http:///v1', model: m}\n"
+        "  d: {base_url: 'http://h:${PORT:-x}/v1', model: m}\n"
+        "agents: {x: {backend: a}}\n",
+        "agents.yaml has 4 problems:\n"
+        "  agents.yaml:3:17  backends.a.base_url: 'http://h:port/v1' is not a valid URL (Port "
+        "could not be cast to integer value as 'port'); e.g. http://localhost:8000/v1.\n"
+        "  agents.yaml:4:17  backends.b.base_url: 'http://[::1/v1' is not a valid URL (Invalid "
+        "IPv6 URL); e.g. http://localhost:8000/v1.\n"
+        "  agents.yaml:5:17  backends.c.base_url: 'http:///v1' has no host; e.g. "
+        "http://localhost:8000/v1.\n"
+        "  agents.yaml:6:17  backends.d.base_url: 'http://h:x/v1' is not a valid URL (Port "
+        "could not be cast to integer value as 'x'); e.g. http://localhost:8000/v1.",
+        id="unusable-urls",
+    ),
+    pytest.param(
+        f"version: 1\n{_BACKEND}\n"
+        "tools:\n"
+        "  a: {function: 'builtins:dict'}\n"
+        "  b: {function: 'math:hypot'}\n"
+        "  c: {function: 'json:dumps'}\n"
+        "  d: {function: 'json:dumps', strict: false}\n"
+        "agents: {x: {tools: [a, b, c, d]}}\n",
+        "agents.yaml has 3 problems:\n"
+        "  agents.yaml:4:17  tools.a.function: `builtins:dict` is a class; a tool is a function "
+        "(write one that uses the class).\n"
+        "  agents.yaml:5:17  tools.b.function: `math:hypot` has no Python signature to describe "
+        "to the model (a built-in?); wrap it in a function with typed parameters.\n"
+        "  agents.yaml:6:17  tools.c.function: `json:dumps` takes **kwargs, which a strict schema "
+        "cannot describe; name its parameters, or set `strict: false` on the tool.",
+        id="tool-signatures",
+    ),
+    pytest.param(
+        f"version: 1\n{_BACKEND}\n"
+        "tools:\n"
+        "  t: {function: 'json:loads', name: transfer_to_w, strict: false}\n"
+        "agents:\n"
+        "  x: {tools: [t], handoffs: [w, a-b, a_b, Writer, writer]}\n"
+        "  w: {}\n"
+        "  a-b: {}\n"
+        "  a_b: {}\n"
+        "  Writer: {}\n"
+        "  writer: {}\n"
+        "  y: {backend: !!binary aGk=}\n",
+        "agents.yaml has 4 problems:\n"
+        "  agents.yaml:6:30   agents.x.handoffs[0]: the handoff to 'w' reaches the model as tool "
+        "'transfer_to_w', which is already used by tools[0]; rename one of them.\n"
+        "  agents.yaml:6:38   agents.x.handoffs[2]: the handoff to 'a_b' reaches the model as "
+        "tool 'transfer_to_a_b', which is already used by handoffs[1]; rename one of them.\n"
+        "  agents.yaml:6:51   agents.x.handoffs[4]: the handoff to 'writer' reaches the model as "
+        "tool 'transfer_to_writer', which is already used by handoffs[3]; rename one of them.\n"
+        "  agents.yaml:12:16  agents.y.backend: binary values (!!binary) are not supported; write "
+        "the text itself.",
+        id="handoff-tool-names-and-binary-values",
+    ),
+    pytest.param(
         f"version: 1\n{_BACKEND}\n"
         "tools:\n"
         "  weather: {function: 'mytools.weather:get_weather'}\n"

@@ -384,6 +384,7 @@ async def test_fault(case: Case, tmp_path: Path) -> None:
             assert len(mock.model_requests) == case.requests
         if case.check is not None:
             await asyncio.to_thread(case.check, mock, events)
+        assert mock.internal_errors == []  # every fault is the mock's doing, not a mock bug
     trace = tmp_path / "traces.jsonl"
     records = (
         [json.loads(line) for line in trace.read_text().splitlines()] if trace.exists() else []

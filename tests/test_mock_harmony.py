@@ -222,6 +222,37 @@ def test_malformed_harmony_is_a_500() -> None:
     )
 
 
+def test_raw_harmony_replies_work_without_harmony_mode() -> None:
+    bad = "<|channel|>analysis<|message|>x<|end|>garbage"
+    good = "<|channel|>final<|message|>hi<|return|>"
+    with MockVLLM([Reply(harmony=bad), Reply(harmony=good)]) as mock:
+        failed = post(mock, {"input": "x"})
+        answered = post(mock, {"input": "x"})
+        assert mock.internal_errors == []
+    assert failed.json()["error"]["message"] == (
+        "Unexpected token 6802 while expecting start token 200006"
+    )
+    assert answered.json()["output"][0]["content"][0]["text"] == "hi"
+
+
+def test_starting_the_mock_leaves_logging_alone(tmp_path: Any) -> None:
+    import logging
+
+    handler = logging.FileHandler(tmp_path / "app.log", mode="w")  # closed, it would not reopen
+    logger = logging.getLogger("mock-logging-test")
+    logger.addHandler(handler)
+    try:
+        logger.warning("before")
+        with MockVLLM():
+            logger.warning("while serving")
+        logger.warning("after")
+        handler.flush()
+        assert (tmp_path / "app.log").read_text() == "before\nwhile serving\nafter\n"
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+
+
 def test_malformed_harmony_cuts_a_responses_stream() -> None:
     bad = "<|channel|>analysis<|message|>x<|end|>garbage"
     with (

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent_runtime import BackendError, RunLimitError, Runtime
+from agent_runtime import BackendError, BackendUnavailableError, RunLimitError, Runtime
 from agent_runtime.sessions import consistent_prefix
 from agent_runtime.testing import Fault, MockVLLM, Reply, call, fault
 
@@ -168,13 +169,29 @@ async def test_a_failed_run_keeps_what_was_done(
     assert kinds(resent) == [*[k for k in stored_kinds if k != "reasoning"], "message"]
 
 
+async def test_an_answer_cut_mid_body_is_not_an_unreachable_server(
+    mock: MockVLLM, runtime: Runtime
+) -> None:
+    mock.add(*[Reply(final="x", fault=Fault(cut_stream=20))] * 3)
+    with pytest.raises(BackendError) as error:
+        await runtime.run("worker", "do it")
+    assert not isinstance(error.value, BackendUnavailableError)
+    assert re.fullmatch(
+        f"the model server of backend `retrying` at {re.escape(mock.url)} failed: the answer "
+        r"broke off \(peer closed connection without sending complete message body \(received "
+        r"20 bytes, expected \d+\)\) \(gave up after 3 attempts\)",
+        str(error.value),
+    )
+
+
 async def test_a_failed_streamed_run_keeps_what_was_done(mock: MockVLLM, runtime: Runtime) -> None:
     mock.add(
         Reply(reasoning="Use it.", calls=[call("get_weather", city="Oslo")]),
         *[Reply(final="x", fault=Fault(cut_stream=3))] * 3,
     )
-    with pytest.raises(BackendError, match="the answer broke off"):
+    with pytest.raises(BackendError, match="the answer broke off") as error:
         async for _ in runtime.stream("worker", "do it", session="st"):
             pass
+    assert not isinstance(error.value, BackendUnavailableError)  # the server was reached
     stored = await next_run_works(mock, runtime, "st")
     assert kinds(stored) == ["message", "reasoning", "function_call", "function_call_output"]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agent_runtime import (
+    AgentRuntimeError,
     BackendError,
     BackendUnavailableError,
     ConfigError,
@@ -505,3 +506,63 @@ async def test_reasoning_content_backend_for_older_vllm(tmp_path: Path) -> None:
     assistant = mock.model_requests[1].json["messages"][2]
     assert assistant["reasoning_content"] == "User wants Tokyo weather; call get_weather."
     assert assistant["content"] == ""
+
+
+# -- problems found when the runtime is built or used -----------------------------------------
+
+
+async def test_a_tool_the_sdk_cannot_describe_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "typed.py").write_text('def f(a: dict) -> str:\n    "Doc."\n    return ""\n')
+    config = tmp_path / "agents.yaml"
+    config.write_text(
+        "version: 1\n"
+        "backends: {b: {base_url: 'http://127.0.0.1:9/v1', model: m}}\n"
+        "tools: {t: {function: 'typed:f'}}\n"
+        "agents: {a: {tools: [t]}}\n"
+    )
+    runtime = Runtime.from_yaml(config, trace_path=False)
+    with pytest.raises(ConfigError) as error:
+        runtime.agent("a")
+    assert str(error.value).startswith(
+        f"{config}: tools.t.function: cannot make a tool schema from `typed:f`: UserError: "
+        "additionalProperties should not be set for object types"
+    )
+    assert str(error.value).endswith("or set `strict: false` on the tool.")
+    await runtime.aclose()
+
+
+@pytest.mark.parametrize("store", ["sessions", "tracing"])
+async def test_unwritable_state_files_say_which_setting_to_fix(
+    mock: MockVLLM, tmp_path: Path, store: str
+) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    config = tmp_path / "agents.yaml"
+    config.write_text(
+        "version: 1\n"
+        f"backends: {{b: {{base_url: '{mock.url}', model: m}}}}\n"
+        "agents: {a: {}}\n"
+        f"{store}: {{path: file/inside/x.db}}\n"
+    )
+    mock.add(Reply(final="hi"))
+    async with Runtime.from_yaml(config) as runtime:
+        with pytest.raises(AgentRuntimeError) as error:
+            await runtime.run("a", "hello", session="s")
+    what = "session database" if store == "sessions" else "trace file"
+    assert str(error.value).startswith(
+        f"cannot open the {what} {tmp_path}/file/inside/x.db: Not a directory. Set `{store}.path` "
+        "in agents.yaml"
+    )
+
+
+async def test_an_injected_http_client_stays_open(mock: MockVLLM, tmp_path: Path) -> None:
+    import httpx2
+
+    mock.add(Reply(final="one"), Reply(final="two"))
+    async with httpx2.AsyncClient() as client:
+        for answer in ("one", "two"):
+            async with Runtime.from_yaml(
+                PROJECT, environ={"MOCK_URL": mock.url}, http_client=client, trace_path=False,
+                sessions=SessionStore(tmp_path / "s.sqlite3"),
+            ) as runtime:  # fmt: skip
+                assert (await runtime.run("weather-haiku", "go")).final_output == answer
+            assert not client.is_closed

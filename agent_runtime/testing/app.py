@@ -15,7 +15,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent_runtime.testing.asgi import (
     JSON_HEADERS,
@@ -41,7 +41,7 @@ from agent_runtime.testing.conversation import (
     parse_responses_request,
 )
 from agent_runtime.testing.errors import VLLMHTTPError, validation_error
-from agent_runtime.testing.harmony import PromptRenderer, estimate_prompt_tokens
+from agent_runtime.testing.harmony import PromptRenderer, estimate_prompt_tokens, load_encoding
 from agent_runtime.testing.profile import Latency, VLLMProfile
 from agent_runtime.testing.recording import RecordedRequest
 from agent_runtime.testing.responses import (
@@ -53,6 +53,9 @@ from agent_runtime.testing.responses import (
     stream_events,
 )
 from agent_runtime.testing.script import Reply
+
+if TYPE_CHECKING:
+    from openai_harmony import HarmonyEncoding
 
 __all__ = ["MockApp", "ReplySource", "ServerState"]
 
@@ -102,6 +105,7 @@ class MockApp:
         self._server = server
         self._reply_for = reply_for
         self._renderer = renderer
+        self._raw_encoding: HarmonyEncoding | None = None
         self._received = 0
         self._model_calls = 0
         self._rng = random.Random(seed)
@@ -178,6 +182,17 @@ class MockApp:
             await send_error(send, record, exc)
             return
         await self._answer(record, parsed, receive, send)
+
+    def _completion_encoding(self, reply: Reply) -> HarmonyEncoding | None:
+        """The encoding completions are parsed with: harmony mode's, or for a raw harmony
+        reply without harmony mode, one loaded for it (once)."""
+        if self._renderer is not None:
+            return self._renderer.encoding
+        if reply.harmony is None:
+            return None
+        if self._raw_encoding is None:
+            self._raw_encoding = load_encoding()
+        return self._raw_encoding
 
     def _models(self) -> dict[str, Any]:
         created = int(time.time())
@@ -304,7 +319,7 @@ class MockApp:
             try:
                 completion = generate(
                     reply,
-                    encoding=self._renderer.encoding if self._renderer else None,
+                    encoding=self._completion_encoding(reply),
                     max_tokens=parsed.max_tokens,
                     invalid_arguments=invalid,
                 )

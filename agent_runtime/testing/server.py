@@ -163,6 +163,7 @@ class MockVLLM:
             interface="asgi3",
             lifespan="off",
             log_level="warning",
+            log_config=None,  # uvicorn's default would reconfigure (close) every logging handler
             access_log=False,
             proxy_headers=False,
             server_header=False,
