@@ -160,7 +160,8 @@ class BackendSpec(_Spec):
         default=2,
         ge=0,
         description="Retries of a failed model call: connection errors, time-outs, 429, 5xx, "
-        "a stream cut before its end, an empty incomplete answer. Never 400/401/404/501.",
+        "a stream cut before its end, an empty answer or one with only reasoning. Never "
+        "400/401/404/501.",
     )
     retry_budget_s: float = Field(
         default=120,
@@ -654,8 +655,8 @@ def url_problem(url: str) -> str | None:
     host = parts.hostname
     if not host:
         return f"{url!r} has no host; {example}"
-    if any(char.isspace() or not char.isprintable() for char in parts.netloc):
-        return f"the host of {url!r} has spaces or control characters; {example}"
+    if any(char.isspace() or not char.isprintable() for char in url):
+        return f"{url!r} has spaces or control characters; {example}"
     if port == 0:
         return f"{url!r} has port 0; {example}"
     return None

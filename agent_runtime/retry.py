@@ -17,7 +17,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -90,6 +90,26 @@ def _broke_off(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def _check_answer(output: Sequence[Any]) -> None:
+    """Raise `EmptyResponseError` for an answer with reasoning but no message and no tool call
+    (the SDK would end the run with an empty final output); asking again usually helps."""
+    if not output or any(_says_something(item) for item in output):
+        return  # an empty output is the client's to judge (see clients.py)
+    raise EmptyResponseError("an answer with only reasoning: no message and no tool call")
+
+
+def _says_something(item: Any) -> bool:
+    kind = getattr(item, "type", None)
+    if kind == "reasoning":
+        return False
+    if kind == "message":
+        return any(
+            getattr(part, "text", None) or getattr(part, "refusal", None)
+            for part in getattr(item, "content", None) or ()
+        )
+    return True
 
 
 def retry_cause(exc: BaseException) -> str | None:
@@ -249,7 +269,9 @@ def _reliable_model_class() -> type[Model]:
             while True:
                 try:
                     async with asyncio.timeout(self.policy.attempt_timeout_s):
-                        return await self.inner.get_response(*args, **kwargs)
+                        response = await self.inner.get_response(*args, **kwargs)
+                    _check_answer(response.output)
+                    return response
                 except TimeoutError as exc:
                     await attempts.after_failure(
                         _timeout_error(self.policy) if not str(exc) else exc
@@ -285,6 +307,7 @@ def _reliable_model_class() -> type[Model]:
                                     "an incomplete response with empty output "
                                     f"(reason: {reason or 'unknown'})"
                                 )
+                            _check_answer(response.output)
                             completed = True
                         started = True
                         yield event

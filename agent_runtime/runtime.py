@@ -188,7 +188,7 @@ class Runtime:
                         column=None,
                         path=f"backends.{name}",
                         message=f"cannot create the backend's client: {type(exc).__name__}: "
-                        f"{exc}. Check its base_url and headers.",
+                        f"{str(exc).rstrip('.')}. Check its base_url and headers.",
                     )
                     raise ConfigError([problem]) from exc
             self._backends = backends

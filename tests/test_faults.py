@@ -179,6 +179,25 @@ CASES = [
         requests=2,
     ),
     Case(
+        name="reasoning-only-then-answer",
+        what="an answer with reasoning but no message and no tool call (the SDK would end the "
+        "run with an empty answer), then a normal answer",
+        outcome="answered after 1 retry",
+        script=[Reply(reasoning="Thinking, and nothing else."), answer()],
+        retries=1,
+        requests=2,
+    ),
+    Case(
+        name="chat-reasoning-only-streamed-then-answer",
+        what="the same over Chat Completions, streamed",
+        outcome="answered after 1 retry",
+        script=[Reply(reasoning="Thinking, and nothing else."), answer()],
+        agent="chat-worker",
+        stream=True,
+        retries=1,
+        requests=2,
+    ),
+    Case(
         name="harmony-error-then-answer",
         what="model output harmony cannot parse (HTTP 500 from vLLM), then a normal answer",
         outcome="answered after 1 retry",

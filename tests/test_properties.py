@@ -1,7 +1,8 @@
 """Properties (hypothesis): random agents.yaml documents and random fault sequences never crash.
 
-- A random agents.yaml document ends in a `ConfigError`, or in a runtime whose every agent
-  builds, offering the model tools with distinct, harmony-valid names. Never another exception.
+- A random agents.yaml document ends in a `ConfigError` (on loading, or when its agents are
+  built), or in a runtime whose every agent builds, offering the model tools with distinct,
+  harmony-valid names. Never another exception.
 - A random script of replies and faults, played by the mock vLLM server (in harmony mode) to the
   `worker` or `chat-worker` agent of tests/project/faults.yaml, streamed or not, ends in a
   `RunResult` or an `AgentRuntimeError`, in bounded time, and the mock itself never fails.
@@ -485,6 +486,10 @@ async def _outcome(text: str, environ: dict[str, str], tls: ssl.SSLContext | Non
             assert len(set(offered)) == len(offered), f"{name!r} offers {offered}"
             bad = [tool for tool in offered if not TOOL_NAME.fullmatch(tool)]
             assert not bad, f"{name!r} offers tool names harmony cannot carry: {bad}"
+    except ConfigError as exc:  # found only when the agents are built (e.g. a tool's schema)
+        assert exc.problems
+        assert all(problem.message for problem in exc.problems)
+        return "config-error"
     finally:
         await runtime.aclose()
         if client is not None:
