@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -364,3 +365,36 @@ def test_cli_run_without_vllm_and_with_a_server_instead(tmp_path: Path) -> None:
             cli, ["run", "-c", str(config), "--base-url", mock.url, "weather", "hi"]
         )
     assert (served.exit_code, served.output.strip()) == (0, HAIKU)
+
+
+async def test_concurrent_runs_share_the_backend_engine(encoding: Any, tmp_path: Path) -> None:
+    engine = FakeEngine(encoding, [Reply(reasoning=f"Run {i}.", final=HAIKU) for i in range(6)])
+    async with embedded_runtime(engine, tmp_path) as runtime:
+        results = await asyncio.gather(*(runtime.run("weather", f"Weather {i}?") for i in range(6)))
+    assert [result.final_output for result in results] == [HAIKU] * 6
+    prompts = sorted(encoding.decode(list(g.prompt)) for g in engine.generations)
+    assert [prompt.count(f"Weather {i}?") for i, prompt in enumerate(prompts)] == [1] * 6
+
+
+def test_engine_settings_come_from_agents_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent_runtime.backends import EmbeddedBackend, create_backend
+
+    monkeypatch.setattr(VLLMEngine, "check", staticmethod(lambda: None))  # as on a GPU machine
+    config = parse_config(
+        EMBEDDED_YAML.replace(
+            "engine: {max_model_len: 16384, prefix_reuse: exact}",
+            "engine: {max_model_len: 16384, tensor_parallel_size: 2, gpu_memory_utilization: 0.8}",
+        ),
+        base_dir=PROJECT,
+        environ={},
+    )
+    backend = create_backend("gpu", config.spec.backends["gpu"])
+    assert isinstance(backend, EmbeddedBackend) and backend.owns_engine
+    assert isinstance(backend.engine, VLLMEngine)
+    options = backend.engine.options
+    assert (options.model, options.tensor_parallel_size, options.gpu_memory_utilization) == (
+        "openai/gpt-oss-20b",
+        2,
+        0.8,
+    )
+    assert options.max_model_len == 16384
