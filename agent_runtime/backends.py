@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from agent_runtime.clients import RuntimeClient
+from agent_runtime.clients import RuntimeClient, request_input
 from agent_runtime.config import BackendSpec, EngineSpec
 from agent_runtime.retry import RetryPolicy, reliable_model
 
@@ -89,7 +89,26 @@ def _responses_model_class() -> type[OpenAIResponsesModel]:
         def _get_client(self) -> AsyncOpenAI:
             return RuntimeClient(super()._get_client())  # type: ignore[return-value]
 
+        def _build_response_create_kwargs(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            # The SDK copies the whole transcript into plain JSON values twice per request
+            # (`_to_dump_compatible`, recursive, pure Python). The run loop's items are plain
+            # JSON already: they go on as they are, and `RuntimeClient` checks that while it
+            # serialises them (see `clients.PlainInput`). Anything else goes the SDK's way.
+            items = request_input(kwargs.get("input")) if "input" in kwargs else None
+            if items is None or not _sdk_debug_logging_off():
+                return super()._build_response_create_kwargs(*args, **kwargs)
+            create_kwargs = super()._build_response_create_kwargs(*args, **{**kwargs, "input": []})
+            create_kwargs["input"] = items
+            return create_kwargs
+
     return RuntimeResponsesModel
+
+
+def _sdk_debug_logging_off() -> bool:
+    """Whether the SDK leaves request bodies out of its debug log (its default)."""
+    from agents import _debug
+
+    return bool(_debug.DONT_LOG_MODEL_DATA)
 
 
 @functools.cache

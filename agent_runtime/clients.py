@@ -20,6 +20,7 @@ Everything else (base_url, with_options, ...) is the official client's.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,7 +29,13 @@ if TYPE_CHECKING:
 # Arguments of `create()` that are request options, not body fields.
 _OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 
-__all__ = ["EmptyResponseError", "RuntimeClient", "prepare_chat_messages"]
+__all__ = [
+    "EmptyResponseError",
+    "PlainInput",
+    "RuntimeClient",
+    "prepare_chat_messages",
+    "request_input",
+]
 
 
 class EmptyResponseError(Exception):
@@ -49,6 +56,63 @@ def prepare_chat_messages(messages: list[Any]) -> list[Any]:
                 fixed = list(messages)
             fixed[index] = {**message, "content": ""}
     return fixed
+
+
+class PlainInput(list[Any]):
+    """Responses `input` items passed on without the SDK's copy into plain JSON values.
+
+    The body is serialised with a strict encoder; should a value turn out not to be plain JSON
+    after all (a model object, a mapping, an iterator), the SDK's own conversion is applied and
+    the body serialised again, so what is sent is always what the SDK would send.
+    """
+
+
+def request_input(value: object) -> PlainInput | None:
+    """The `input` the SDK's Responses model would send for `value`, without copying the
+    transcript: for a string, or a list of dicts (the run loop's items). None otherwise.
+
+    Items are cleaned as the SDK cleans them for the Responses API (its placeholder ids and
+    other providers' `provider_data` removed, their reasoning items dropped), on copies.
+    """
+    if isinstance(value, str):
+        return PlainInput([{"content": value, "role": "user"}])
+    if type(value) is not list or not all(type(item) is dict for item in value):
+        return None
+    from agents.models.fake_id import FAKE_RESPONSES_ID
+
+    items: list[dict[str, Any]] = value
+    if not any(item.get("provider_data") or item.get("id") == FAKE_RESPONSES_ID for item in items):
+        return PlainInput(items)
+    cleaned = PlainInput()
+    for item in items:
+        if item.get("type") == "reasoning" and item.get("provider_data"):
+            continue
+        cleaned.append(
+            {
+                key: field
+                for key, field in item.items()
+                if key != "provider_data" and not (key == "id" and field == FAKE_RESPONSES_ID)
+            }
+        )
+    return cleaned
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    """`body` as the official client serialises it (`openapi_dumps`), `PlainInput` strictly."""
+    from openai._utils._json import openapi_dumps
+
+    items = body.get("input")
+    if not isinstance(items, PlainInput):
+        return openapi_dumps(body)
+    try:
+        tail = json.dumps(items, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        from agents.util._json import _to_dump_compatible
+
+        return openapi_dumps({**body, "input": _to_dump_compatible(list(items))})
+    head = openapi_dumps({key: value for key, value in body.items() if key != "input"})
+    joint = b"," if head != b"{}" else b""
+    return head[:-1] + joint + b'"input":' + tail.encode() + b"}"
 
 
 def _check_response(response: Any) -> Any:
@@ -78,7 +142,6 @@ def _body_and_options(kwargs: dict[str, Any]) -> tuple[bytes, Any]:
     """The JSON body `create(**kwargs)` would send, and its request options."""
     from openai import NotGiven, Omit, not_given
     from openai._base_client import make_request_options
-    from openai._utils._json import openapi_dumps
 
     body = {
         key: value
@@ -94,7 +157,7 @@ def _body_and_options(kwargs: dict[str, Any]) -> tuple[bytes, Any]:
         timeout=kwargs.get("timeout", not_given),
         security={"bearer_auth": True},
     )
-    return openapi_dumps(body), options
+    return _dumps(body), options
 
 
 class _Responses:
