@@ -864,7 +864,10 @@ def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
     ]
 
 
-def machine_lines() -> list[str]:
+def machine_lines(
+    packages: Sequence[str] = ("uvicorn", "httptools", "uvloop", "httpx", "h11"),
+) -> list[str]:
+    """Date and commit, the machine, Python and the versions of `packages`."""
     model = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -878,9 +881,7 @@ def machine_lines() -> list[str]:
         except metadata.PackageNotFoundError:
             return "not installed"
 
-    packages = ", ".join(
-        f"{name} {version(name)}" for name in ("uvicorn", "httptools", "uvloop", "httpx", "h11")
-    )
+    installed = ", ".join(f"{name} {version(name)}" for name in packages)
     commit = "unknown"
     with contextlib.suppress(OSError, subprocess.CalledProcessError):
         commit = subprocess.run(
@@ -894,7 +895,7 @@ def machine_lines() -> list[str]:
         f"Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; commit `{commit}`",
         f"Machine: {len(os.sched_getaffinity(0))} CPUs (`nproc`), {model}, "
         f"{platform.system()} {platform.release()}",
-        f"Python {platform.python_version()}; {packages}",
+        f"Python {platform.python_version()}; {installed}",
     ]
 
 

@@ -3,21 +3,15 @@ the machine's description, and a pyinstrument profile's top frames."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import platform
-import subprocess
 import textwrap
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-
+# scripts/ is on sys.path when scripts/bench.py runs.
+import bench_mock
 
 # -- report structure ----------------------------------------------------------------------------
 
@@ -186,37 +180,8 @@ def top_frames(root: Any, count: int) -> str:
 # -- the machine ---------------------------------------------------------------------------------
 
 
-def versions() -> str:
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    names = ("openai", "openai-agents", "httpx", "httpx2", "uvicorn")
-    return ", ".join(f"{name} {version(name)}" for name in names)
-
-
 def machine_lines(command: str) -> list[str]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    commit = "unknown"
-    with contextlib.suppress(OSError, subprocess.CalledProcessError):
-        commit = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
     return [
         f"Reproduce: `{command}`",
-        f"Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; commit `{commit}`",
-        f"Machine: {len(os.sched_getaffinity(0))} CPUs, {model}, "
-        f"{platform.system()} {platform.release()}",
-        f"Python {platform.python_version()}; {versions()}",
+        *bench_mock.machine_lines(("openai", "openai-agents", "httpx", "httpx2", "uvicorn")),
     ]
