@@ -26,6 +26,7 @@ __all__ = [
     "latest_line",
     "log_tail",
     "probe",
+    "served_models",
     "taken",
     "timed_out",
 ]
@@ -71,7 +72,8 @@ async def probe(http: httpx.AsyncClient, plan: LaunchPlan) -> Answer:
         return Answer("silent", f"{models}: no answer ({_why(exc)})")
     if response.status_code in (401, 403):
         return Answer("unauthorized", f"{models} → {response.status_code}")
-    served = _served(response) if response.status_code == 200 else None
+    names = served_models(response) if response.status_code == 200 else None
+    served = None if names is None else tuple(names)
     if served is None:
         what = "200, but not a list of models" if response.status_code == 200 else ""
         return Answer("foreign", f"{models} → {what or response.status_code}")
@@ -88,7 +90,9 @@ def _why(exc: httpx.TransportError) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _served(response: httpx.Response) -> tuple[str, ...] | None:
+def served_models(response: httpx.Response) -> dict[str, int | None] | None:
+    """A `/v1/models` answer's model names -> their max_model_len, or None when the body is
+    no model list."""
     try:
         body = response.json()
     except ValueError:
@@ -96,11 +100,12 @@ def _served(response: httpx.Response) -> tuple[str, ...] | None:
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
         return None
-    return tuple(
-        entry["id"]
-        for entry in data
-        if isinstance(entry, dict) and isinstance(entry.get("id"), str)
-    )
+    names: dict[str, int | None] = {}
+    for entry in data:
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            length = entry.get("max_model_len")
+            names[entry["id"]] = length if isinstance(length, int) else None
+    return names
 
 
 def taken(plan: LaunchPlan, answer: Answer, *, own: bool = False) -> str:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from agent_runtime._checks import handoff_tool_name
 from agent_runtime.backends import Backend, EmbeddedBackend
 from agent_runtime.config import Config, ModelSettingsSpec
-from agent_runtime.errors import ConfigError, ConfigProblem
 from agent_runtime.tools import build_function_tool
 from agent_runtime.tracing import in_nested_run
 
@@ -119,16 +118,8 @@ def build_agents(
                 strict=tool.strict,
             )
         except Exception as exc:  # the SDK cannot describe the function to the model
-            raise ConfigError(
-                [
-                    ConfigProblem(
-                        file=config.source,
-                        line=None,
-                        column=None,
-                        path=f"tools.{key}.function",
-                        message=_schema_problem(tool.function, tool.strict, exc),
-                    )
-                ]
+            raise config.error(
+                f"tools.{key}.function", _schema_problem(tool.function, tool.strict, exc)
             ) from exc
     agents: dict[str, Agent[Any]] = {}
     for name, agent_spec in spec.agents.items():

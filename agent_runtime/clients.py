@@ -160,6 +160,22 @@ def _body_and_options(kwargs: dict[str, Any]) -> tuple[bytes, Any]:
     return _dumps(body), options
 
 
+async def _send(resource: Any, path: str, kwargs: dict[str, Any], answer: Any, event: Any) -> Any:
+    """POST `create(**kwargs)`'s body to `path` through the official client's `_post`; the
+    answer is parsed as `answer`, or streamed as `event`s."""
+    from openai import AsyncStream
+
+    content, options = _body_and_options(kwargs)
+    return await resource._post(
+        path,
+        content=content,
+        options=options,
+        cast_to=answer,
+        stream=bool(kwargs.get("stream")),
+        stream_cls=AsyncStream[event],
+    )
+
+
 class _Responses:
     # The SDK streams through `with_streaming_response` when it exists; without it, it calls
     # `create(stream=True)`, which comes through the fast path below.
@@ -169,20 +185,10 @@ class _Responses:
         self._responses = responses
 
     async def create(self, **kwargs: Any) -> Any:
-        from openai import AsyncStream
         from openai.types.responses import Response, ResponseStreamEvent
 
-        content, options = _body_and_options(kwargs)
-        stream = bool(kwargs.get("stream"))
-        response = await self._responses._post(
-            "/responses",
-            content=content,
-            options=options,
-            cast_to=Response,
-            stream=stream,
-            stream_cls=AsyncStream[ResponseStreamEvent],
-        )
-        return response if stream else _check_response(response)
+        response = await _send(self._responses, "/responses", kwargs, Response, ResponseStreamEvent)
+        return response if kwargs.get("stream") else _check_response(response)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._responses, name)
@@ -193,23 +199,15 @@ class _Completions:
         self._completions = completions
 
     async def create(self, **kwargs: Any) -> Any:
+        from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
         messages = kwargs.get("messages")
         if isinstance(messages, list):
             kwargs["messages"] = prepare_chat_messages(messages)
-        from openai import AsyncStream
-        from openai.types.chat import ChatCompletion, ChatCompletionChunk
-
-        content, options = _body_and_options(kwargs)
-        stream = bool(kwargs.get("stream"))
-        completion = await self._completions._post(
-            "/chat/completions",
-            content=content,
-            options=options,
-            cast_to=ChatCompletion,
-            stream=stream,
-            stream_cls=AsyncStream[ChatCompletionChunk],
+        completion = await _send(
+            self._completions, "/chat/completions", kwargs, ChatCompletion, ChatCompletionChunk
         )
-        return completion if stream else _check_completion(completion)
+        return completion if kwargs.get("stream") else _check_completion(completion)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._completions, name)

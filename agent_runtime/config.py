@@ -469,6 +469,12 @@ class Config:
     instructions: Mapping[str, str | None]
     tool_names: Mapping[str, str] = field(default_factory=dict)
 
+    def error(self, path: str, message: str) -> ConfigError:
+        """A `ConfigError` for a problem found after loading, at `path` of this document."""
+        return ConfigError(
+            [ConfigProblem(file=self.source, line=None, column=None, path=path, message=message)]
+        )
+
     def _agent(self, agent: str) -> AgentSpec:
         try:
             return self.spec.agents[agent]

@@ -52,7 +52,7 @@ from agent_runtime._probe import (
     timed_out,
 )
 from agent_runtime.config import Config, launch_problem
-from agent_runtime.errors import BackendError, ConfigError, ConfigProblem
+from agent_runtime.errors import BackendError
 
 if TYPE_CHECKING:
     import httpx
@@ -179,17 +179,7 @@ def plan_launch(config: Config, backend: str) -> LaunchPlan:
     base_url = spec.base_url or ""
     problem = launch_problem(base_url)
     if problem is not None:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    file=config.source,
-                    line=None,
-                    column=None,
-                    path=f"backends.{backend}.base_url",
-                    message=problem,
-                )
-            ]
-        )
+        raise config.error(f"backends.{backend}.base_url", problem)
     parts = urlsplit(base_url)
     host = str(parts.hostname or "localhost")
     port = parts.port or 80

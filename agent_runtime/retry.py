@@ -133,7 +133,7 @@ def retry_cause(exc: BaseException) -> str | None:
         return f"connection failed ({root or type(root).__name__})"
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code in RETRY_STATUSES:
-            return f"HTTP {exc.status_code}: {_message(exc)}"
+            return f"HTTP {exc.status_code}: {api_error_message(exc)}"
         return None
     if isinstance(exc, openai.APIError):
         # An error reported inside a stream (vLLM's chat streams do so): 5xx are transient.
@@ -149,7 +149,8 @@ def retry_cause(exc: BaseException) -> str | None:
     return None
 
 
-def _message(exc: Any) -> str:
+def api_error_message(exc: Any) -> str:
+    """The server's own message in an `openai.APIStatusError` (vLLM's error envelope)."""
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         error = body.get("error", body)

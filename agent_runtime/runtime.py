@@ -27,8 +27,6 @@ from agent_runtime.config import BackendSpec, Config, load_config
 from agent_runtime.errors import (
     AgentRuntimeError,
     BackendError,
-    ConfigError,
-    ConfigProblem,
     RunError,
     RunLimitError,
 )
@@ -49,7 +47,7 @@ from agent_runtime.results import (
     ToolResult,
     Usage,
 )
-from agent_runtime.retry import RetryEvent
+from agent_runtime.retry import RetryEvent, api_error_message
 from agent_runtime.sessions import SessionStore, consistent_prefix
 from agent_runtime.tracing import RunTrace, TraceWriter, current_trace, in_nested_run
 
@@ -154,16 +152,8 @@ class Runtime:
         names = self.agent_names
         close = difflib.get_close_matches(name, names, n=1)
         hint = f" Did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    file=self.config.source,
-                    line=None,
-                    column=None,
-                    path="agents",
-                    message=f"no agent named '{name}'.{hint} Agents: {', '.join(names)}.",
-                )
-            ]
+        raise self.config.error(
+            "agents", f"no agent named '{name}'.{hint} Agents: {', '.join(names)}."
         )
 
     def _build(self) -> BuiltAgents:
@@ -182,15 +172,11 @@ class Runtime:
                 except AgentRuntimeError:
                     raise
                 except Exception as exc:  # e.g. a base_url the HTTP client cannot use
-                    problem = ConfigProblem(
-                        file=self.config.source,
-                        line=None,
-                        column=None,
-                        path=f"backends.{name}",
-                        message=f"cannot create the backend's client: {type(exc).__name__}: "
+                    raise self.config.error(
+                        f"backends.{name}",
+                        f"cannot create the backend's client: {type(exc).__name__}: "
                         f"{str(exc).rstrip('.')}. Check its base_url and headers.",
-                    )
-                    raise ConfigError([problem]) from exc
+                    ) from exc
             self._backends = backends
             self._built = build_agents(
                 self.config,
@@ -411,7 +397,7 @@ class Runtime:
         if isinstance(exc, openai.APIStatusError):
             return BackendError(
                 f"the model server of backend `{backend_name}` at {url} answered "
-                f"{exc.status_code}: {_api_message(exc)}",
+                f"{exc.status_code}: {api_error_message(exc)}",
                 url=url,
             )
         if isinstance(exc, AgentsException):
@@ -553,17 +539,6 @@ def _drop_finished_reasoning(data: CallModelData[Any]) -> ModelInputData:
         if index >= last_user or not (isinstance(item, dict) and item.get("type") == "reasoning")
     ]
     return ModelInputData(input=kept, instructions=data.model_data.instructions)
-
-
-def _api_message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-    return str(getattr(exc, "message", exc))
 
 
 def _text_of(raw: Any) -> str:

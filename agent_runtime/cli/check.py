@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from agent_runtime._probe import served_models
+
 if TYPE_CHECKING:
     import httpx
 
@@ -198,7 +200,7 @@ async def check_model(http: httpx.AsyncClient, target: Target) -> Check:
             fix=target.key_fix(),
             blocks="the API key was rejected",
         )
-    names = _model_names(response) if status == 200 else None
+    names = served_models(response) if status == 200 else None
     if names is None:
         what = f"{status}" if status != 200 else "200, but not a list of models"
         return Check(
@@ -223,20 +225,3 @@ async def check_model(http: httpx.AsyncClient, target: Target) -> Check:
     length = names[target.model]
     extra = f" (max_model_len {length})" if length is not None else ""
     return Check(name="model", ok=True, detail=f"{target.model} is served{extra}")
-
-
-def _model_names(response: httpx.Response) -> dict[str, int | None] | None:
-    """Served model name -> its max_model_len, or None when the body is no model list."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, list):
-        return None
-    names: dict[str, int | None] = {}
-    for entry in data:
-        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-            length = entry.get("max_model_len")
-            names[entry["id"]] = length if isinstance(length, int) else None
-    return names
