@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agent_runtime._checks import handoff_tool_name
 from agent_runtime.backends import Backend, EmbeddedBackend
 from agent_runtime.config import Config, ModelSettingsSpec
+from agent_runtime.config.checks import handoff_tool_name
 from agent_runtime.tools import build_function_tool
 from agent_runtime.tracing import in_nested_run
 

@@ -1,14 +1,18 @@
 """What a run produces: `RunResult`, its items, and the events `Runtime.stream` yields.
 
 Plain values, independent of the Agents SDK's classes, so callers can keep, compare and
-serialise them (`RunResult.to_dict()` is the CLI's `--json` object).
+serialise them (`RunResult.to_dict()` is the CLI's `--json` object). `run_item` and
+`run_result` make them from the SDK's run items and results (the SDK is imported only there).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from agents.items import RunItem as SDKRunItem
 
 __all__ = [
     "AgentChanged",
@@ -25,6 +29,8 @@ __all__ = [
     "ToolCall",
     "ToolResult",
     "Usage",
+    "run_item",
+    "run_result",
 ]
 
 
@@ -178,3 +184,77 @@ class RunFinished:
 
 RunEvent = ReasoningDelta | TextDelta | AgentChanged | Retrying | RunItem | RunFinished
 """What `Runtime.stream` yields: deltas as they arrive, each item once complete, then the end."""
+
+
+# -- from the SDK's run items ------------------------------------------------------------------
+
+
+def _text_of(raw: Any) -> str:
+    parts = getattr(raw, "content", None) or []
+    texts = [getattr(p, "text", "") for p in parts if getattr(p, "text", None)]
+    if not texts:
+        texts = [getattr(p, "text", "") for p in getattr(raw, "summary", None) or []]
+    return "\n".join(texts)
+
+
+def run_item(item: SDKRunItem, names: dict[str, str]) -> RunItem | None:
+    """An SDK run item as a runtime item (None for kinds the runtime does not report).
+
+    `names` maps call ids to tool names: filled in by tool calls, read by their results.
+    """
+    from agents.items import (
+        HandoffOutputItem,
+        ItemHelpers,
+        MessageOutputItem,
+        ReasoningItem,
+        ToolCallItem,
+        ToolCallOutputItem,
+    )
+
+    agent = item.agent.name
+    if isinstance(item, ReasoningItem):
+        return Reasoning(agent=agent, text=_text_of(item.raw_item))
+    if isinstance(item, ToolCallItem):
+        raw = item.raw_item
+        call_id = str(getattr(raw, "call_id", "") or "")
+        name = str(getattr(raw, "name", "") or type(raw).__name__)
+        names[call_id] = name
+        return ToolCall(
+            agent=agent, name=name, arguments=str(getattr(raw, "arguments", "")), call_id=call_id
+        )
+    if isinstance(item, ToolCallOutputItem):
+        raw_output = item.raw_item
+        call_id = str(
+            raw_output.get("call_id", "")
+            if isinstance(raw_output, dict)
+            else getattr(raw_output, "call_id", "")
+        )
+        return ToolResult(
+            agent=agent, name=names.get(call_id, ""), call_id=call_id, output=str(item.output)
+        )
+    if isinstance(item, MessageOutputItem):
+        return Message(agent=agent, text=ItemHelpers.text_message_output(item))
+    if isinstance(item, HandoffOutputItem):
+        return Handoff(agent=item.source_agent.name, to_agent=item.target_agent.name)
+    return None
+
+
+def run_result(result: Any, *, trace_id: str) -> RunResult:
+    """The SDK's run result (finished, or a finished stream) as a `RunResult`."""
+    names: dict[str, str] = {}
+    items = [converted for item in result.new_items if (converted := run_item(item, names))]
+    usage = result.context_wrapper.usage
+    return RunResult(
+        final_output=result.final_output,
+        items=tuple(items),
+        usage=Usage(
+            requests=usage.requests,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            reasoning_tokens=usage.output_tokens_details.reasoning_tokens,
+            cached_tokens=usage.input_tokens_details.cached_tokens,
+        ),
+        turns=len(result.raw_responses),
+        trace_id=trace_id,
+        agent=result.last_agent.name,
+    )

@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import difflib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
 
+from agent_runtime.backends.retry import RetryEvent, api_error_message
 from agent_runtime.config import BackendSpec, Config, load_config
 from agent_runtime.errors import (
     AgentRuntimeError,
@@ -33,34 +33,28 @@ from agent_runtime.errors import (
 from agent_runtime.guards import CallGuard
 from agent_runtime.results import (
     AgentChanged,
-    Handoff,
-    Message,
-    Reasoning,
     ReasoningDelta,
     Retrying,
     RunEvent,
     RunFinished,
-    RunItem,
     RunResult,
     TextDelta,
-    ToolCall,
-    ToolResult,
-    Usage,
+    run_item,
+    run_result,
 )
-from agent_runtime.retry import RetryEvent, api_error_message
-from agent_runtime.sessions import SessionStore, consistent_prefix
+from agent_runtime.sessions import SessionStore, consistent_prefix, produced_items
+from agent_runtime.text import did_you_mean
 from agent_runtime.tracing import RunTrace, TraceWriter, current_trace, in_nested_run
 
 if TYPE_CHECKING:
     import httpx2
     from agents import Agent, RunConfig, RunHooks
-    from agents.items import RunItem as SDKRunItem
     from agents.run_config import CallModelData, ModelInputData, ToolErrorFormatterArgs
 
     from agent_runtime.backends import Backend, EmbeddedBackend
+    from agent_runtime.backends.embedded.engine import Engine
     from agent_runtime.builder import BuiltAgents
-    from agent_runtime.embedded.engine import Engine
-    from agent_runtime.launcher import LaunchProgress, ManagedServer
+    from agent_runtime.launch import LaunchProgress, ManagedServer
 
 __all__ = ["Runtime"]
 
@@ -150,10 +144,9 @@ class Runtime:
         if name in self.config.spec.agents:
             return name
         names = self.agent_names
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, names, quote="'") or "."
         raise self.config.error(
-            "agents", f"no agent named '{name}'.{hint} Agents: {', '.join(names)}."
+            "agents", f"no agent named '{name}'{hint} Agents: {', '.join(names)}."
         )
 
     def _build(self) -> BuiltAgents:
@@ -256,7 +249,7 @@ class Runtime:
             current_trace.reset(token)
 
     async def _finish(self, run: _Run, result: Any) -> RunResult:
-        outcome = _result(result, run.trace)
+        outcome = run_result(result, trace_id=run.trace.trace_id)
         if run.session:
             await self._sessions.append(run.session, result.to_input_list()[len(run.history) :])
         _record_end(run.trace, outcome)
@@ -348,7 +341,7 @@ class Runtime:
                         elif isinstance(data, RetryEvent):
                             yield Retrying(agent=current, attempt=data.attempt, cause=data.cause)
                     elif event.type == "run_item_stream_event":
-                        item = _item(event.item, names)
+                        item = run_item(event.item, names)
                         if item is not None:
                             yield item
             finally:
@@ -435,7 +428,7 @@ class Runtime:
             BackendError: a server cannot be started (vllm missing, port taken by something
                 else, the process died during start-up, `startup_timeout_s` passed).
         """
-        from agent_runtime.launcher import ensure_server, plan_launch
+        from agent_runtime.launch import ensure_server, plan_launch
 
         for name, spec in self.config.spec.backends.items():
             if spec.launch == "auto" and name not in self._servers:
@@ -541,73 +534,6 @@ def _drop_finished_reasoning(data: CallModelData[Any]) -> ModelInputData:
     return ModelInputData(input=kept, instructions=data.model_data.instructions)
 
 
-def _text_of(raw: Any) -> str:
-    parts = getattr(raw, "content", None) or []
-    texts = [getattr(p, "text", "") for p in parts if getattr(p, "text", None)]
-    if not texts:
-        texts = [getattr(p, "text", "") for p in getattr(raw, "summary", None) or []]
-    return "\n".join(texts)
-
-
-def _item(item: SDKRunItem, names: dict[str, str]) -> RunItem | None:
-    """An SDK run item as a runtime item (None for kinds the runtime does not report)."""
-    from agents.items import (
-        HandoffOutputItem,
-        ItemHelpers,
-        MessageOutputItem,
-        ReasoningItem,
-        ToolCallItem,
-        ToolCallOutputItem,
-    )
-
-    agent = item.agent.name
-    if isinstance(item, ReasoningItem):
-        return Reasoning(agent=agent, text=_text_of(item.raw_item))
-    if isinstance(item, ToolCallItem):
-        raw = item.raw_item
-        call_id = str(getattr(raw, "call_id", "") or "")
-        name = str(getattr(raw, "name", "") or type(raw).__name__)
-        names[call_id] = name
-        return ToolCall(
-            agent=agent, name=name, arguments=str(getattr(raw, "arguments", "")), call_id=call_id
-        )
-    if isinstance(item, ToolCallOutputItem):
-        raw_output = item.raw_item
-        call_id = str(
-            raw_output.get("call_id", "")
-            if isinstance(raw_output, dict)
-            else getattr(raw_output, "call_id", "")
-        )
-        return ToolResult(
-            agent=agent, name=names.get(call_id, ""), call_id=call_id, output=str(item.output)
-        )
-    if isinstance(item, MessageOutputItem):
-        return Message(agent=agent, text=ItemHelpers.text_message_output(item))
-    if isinstance(item, HandoffOutputItem):
-        return Handoff(agent=item.source_agent.name, to_agent=item.target_agent.name)
-    return None
-
-
-def _result(result: Any, trace: RunTrace) -> RunResult:
-    names: dict[str, str] = {}
-    items = [converted for item in result.new_items if (converted := _item(item, names))]
-    usage = result.context_wrapper.usage
-    return RunResult(
-        final_output=result.final_output,
-        items=tuple(items),
-        usage=Usage(
-            requests=usage.requests,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            reasoning_tokens=usage.output_tokens_details.reasoning_tokens,
-            cached_tokens=usage.input_tokens_details.cached_tokens,
-        ),
-        turns=len(result.raw_responses),
-        trace_id=trace.trace_id,
-        agent=result.last_agent.name,
-    )
-
-
 def _record_end(trace: RunTrace, outcome: RunResult) -> None:
     trace.record(
         "run_end",
@@ -649,22 +575,8 @@ class _Run:
     def consistent_items(self, exc: BaseException | None = None) -> list[Any]:
         """What a failed run adds to its session: its input, and whatever complete turns it
         produced before failing (no call without its output, no dangling reasoning)."""
-        produced = _produced_items(exc) if exc is not None else []
+        produced = produced_items(exc) if exc is not None else []
         if not produced:
             start = len(self.history) + len(self.new_items)
             produced = self.trace.last_input[start:]
         return consistent_prefix([*self.new_items, *produced])
-
-
-def _produced_items(exc: BaseException) -> list[Any]:
-    """The input items a failed run had produced before it failed (from the SDK's error)."""
-    run_data = getattr(exc, "run_data", None)
-    if run_data is None:
-        return []
-    produced: list[Any] = []
-    for item in run_data.new_items:
-        try:
-            produced.append(item.to_input_item())
-        except Exception:  # an item the SDK cannot replay: stop at the last good one
-            break
-    return produced

@@ -17,7 +17,7 @@ from typing import Any
 
 from agent_runtime.errors import AgentRuntimeError
 
-__all__ = ["SessionStore", "consistent_prefix"]
+__all__ = ["SessionStore", "consistent_prefix", "produced_items"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS session_items (
@@ -53,6 +53,20 @@ def consistent_prefix(items: Sequence[Any]) -> list[Any]:
         if not open_calls and kind != "reasoning":
             cut = index + 1
     return list(items[:cut])
+
+
+def produced_items(exc: BaseException) -> list[Any]:
+    """The input items a failed run had produced before it failed (from the SDK's error)."""
+    run_data = getattr(exc, "run_data", None)
+    if run_data is None:
+        return []
+    produced: list[Any] = []
+    for item in run_data.new_items:
+        try:
+            produced.append(item.to_input_item())
+        except Exception:  # an item the SDK cannot replay: stop at the last good one
+            break
+    return produced
 
 
 class SessionStore:

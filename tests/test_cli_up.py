@@ -31,9 +31,10 @@ from test_launcher import (
 
 from agent_runtime import BackendError
 from agent_runtime.cli import cli
-from agent_runtime.cli.up import LaunchStatus, _up
+from agent_runtime.cli.status import LaunchStatus
+from agent_runtime.cli.up import _up
 from agent_runtime.config import load_config
-from agent_runtime.launcher import LaunchProgress, plan_launch
+from agent_runtime.launch import LaunchProgress, plan_launch
 from agent_runtime.testing import MockVLLM
 
 ENTRY_POINT = Path(sys.executable).parent / "agent-runtime"

@@ -13,7 +13,7 @@ from openai import AsyncOpenAI, Omit
 from openai.types.responses import ResponseReasoningItem
 from openai.types.shared import Reasoning
 
-from agent_runtime.clients import RuntimeClient
+from agent_runtime.backends.client import RuntimeClient
 from agent_runtime.testing import MockVLLM, Reply
 
 TOOL = {
@@ -297,11 +297,11 @@ MODEL_INPUTS = [
 def responses_models() -> tuple[Any, Any]:
     from agents import OpenAIResponsesModel
 
-    from agent_runtime.backends import _responses_model_class
+    from agent_runtime.backends import responses_model_class
 
     client = AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="k")
     sdk = OpenAIResponsesModel(model="openai/gpt-oss-20b", openai_client=client)
-    ours = _responses_model_class()(model="openai/gpt-oss-20b", openai_client=client)
+    ours = responses_model_class()(model="openai/gpt-oss-20b", openai_client=client)
     return sdk, ours
 
 
@@ -324,7 +324,7 @@ def create_kwargs(model: Any, items: Any) -> dict[str, Any]:
 def test_responses_model_sends_the_sdks_input(items: Any) -> None:
     from openai._utils._json import openapi_dumps
 
-    from agent_runtime.clients import _dumps
+    from agent_runtime.backends.client import _dumps
 
     sdk, ours = responses_models()
     before = copy.deepcopy(items)
@@ -343,7 +343,7 @@ def body_of(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_responses_model_passes_plain_items_through_uncopied() -> None:
-    from agent_runtime.clients import request_input
+    from agent_runtime.backends.client import request_input
 
     items = transcript(3)
     sent = request_input(items)
@@ -353,7 +353,7 @@ def test_responses_model_passes_plain_items_through_uncopied() -> None:
 
 
 def test_responses_model_input_with_nan_fails_as_the_sdks() -> None:
-    from agent_runtime.clients import _dumps
+    from agent_runtime.backends.client import _dumps
 
     sdk, ours = responses_models()
     items = [{"role": "user", "content": "hi", "score": float("nan")}]

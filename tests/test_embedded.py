@@ -11,8 +11,8 @@ import pytest
 from agents import Agent, RunConfig, Runner, function_tool
 
 from agent_runtime import BackendUnavailableError, Runtime
+from agent_runtime.backends.embedded import EngineUnavailableError, VLLMEngine, embedded_model
 from agent_runtime.config import parse_config
-from agent_runtime.embedded import EngineUnavailableError, VLLMEngine, embedded_model
 from agent_runtime.results import ToolResult
 from agent_runtime.sessions import SessionStore
 from agent_runtime.testing import LATEST, FakeEngine, MockVLLM, Reply, call, load_encoding
@@ -244,7 +244,7 @@ def _gpu_ready() -> bool:
 @pytest.mark.gpu
 @pytest.mark.skipif(not _gpu_ready(), reason="needs the vllm extra and a CUDA GPU")
 async def test_real_engine_on_a_gpu(encoding: Any) -> None:
-    from agent_runtime.embedded import EngineOptions
+    from agent_runtime.backends.embedded import EngineOptions
 
     engine = VLLMEngine(EngineOptions(model="openai/gpt-oss-20b", max_model_len=8192))
     try:

@@ -24,16 +24,15 @@ import pytest
 
 from agent_runtime import BackendError, ConfigError, Runtime
 from agent_runtime.config import load_config, parse_config
-from agent_runtime.launcher import (
+from agent_runtime.launch import (
     GPT_OSS_FLAGS,
     LaunchPlan,
     LaunchProgress,
-    _environment,
-    _PortLock,
     ensure_server,
     log_tail,
     plan_launch,
 )
+from agent_runtime.launch.process import _environment, _PortLock
 from agent_runtime.testing import MockVLLM, Reply
 
 MODEL = "openai/gpt-oss-20b"

@@ -31,8 +31,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent_runtime import ConfigError, RunFinished, RunResult, Runtime
-from agent_runtime._checks import TOOL_NAME
 from agent_runtime.config import parse_config
+from agent_runtime.config.schema import TOOL_NAME
 from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.testing import Fault, MockVLLM, RecordedRequest, Reply, call, fault
 

@@ -93,7 +93,7 @@ async def _chat(
 ) -> int:
     from rich.console import Console
 
-    from agent_runtime.cli.up import launch_status
+    from agent_runtime.cli.status import launch_status
     from agent_runtime.runtime import Runtime
 
     console = Console()

@@ -116,7 +116,7 @@ async def _run(
 ) -> None:
     from rich.console import Console
 
-    from agent_runtime.cli.up import launch_status
+    from agent_runtime.cli.status import launch_status
     from agent_runtime.runtime import Runtime
 
     async with Runtime(config, **overrides, launch_progress=launch_status()) as runtime:

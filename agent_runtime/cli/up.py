@@ -1,9 +1,4 @@
-"""`agent-runtime up [BACKEND]`: start a backend's vLLM server and keep it in the foreground.
-
-Also `LaunchStatus`, the progress display of managed servers that `run` and `chat` use while
-a backend with `launch: auto` starts: a spinner with the latest line of the server's log in a
-terminal, one line when it starts and one when it is ready otherwise.
-"""
+"""`agent-runtime up [BACKEND]`: start a backend's vLLM server and keep it in the foreground."""
 
 from __future__ import annotations
 
@@ -16,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from agent_runtime._yaml import did_you_mean
 from agent_runtime.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -27,81 +21,16 @@ from agent_runtime.cli.common import (
     handle_errors,
     load,
 )
-from agent_runtime.cli.render import shorten
+from agent_runtime.cli.status import LaunchStatus
 from agent_runtime.config import Config
+from agent_runtime.text import unknown
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.status import Status
 
-    from agent_runtime.launcher import LaunchPlan, LaunchProgress, ManagedServer
+    from agent_runtime.launch import LaunchPlan, LaunchProgress, ManagedServer
 
-__all__ = ["LaunchStatus", "launch_status", "up_command"]
-
-
-class LaunchStatus:
-    """Shows managed servers starting and stopping, on stderr.
-
-    In a terminal: a spinner with the elapsed time and the latest line of the server's log
-    while it starts, a line when it is ready, a spinner while it stops. Otherwise: a line when
-    it starts and one when it is ready. `announce_ready=False` leaves the ready line out.
-    """
-
-    def __init__(self, console: Console, *, announce_ready: bool = True) -> None:
-        self.console = console
-        self.announce_ready = announce_ready
-        self._status: Status | None = None
-
-    def __call__(self, progress: LaunchProgress) -> None:
-        """Show one progress event."""
-        from rich.text import Text
-
-        server = f"model server of backend `{progress.backend}`"
-        if progress.state in ("ready", "failed", "stopped"):
-            self._stop()
-            if progress.state == "ready" and self.announce_ready:
-                self._say(f"The {server} is ready at {progress.url} ({progress.elapsed_s:.1f} s).")
-            return
-        if not self.console.is_terminal:
-            if progress.state == "starting":
-                if progress.launched:
-                    self._say(
-                        f"Starting the {server}: {progress.command} (log: {progress.log_path})"
-                    )
-                else:
-                    self._say(f"Waiting for the {server} at {progress.url} (started elsewhere)…")
-            return
-        if progress.state == "stopping":
-            text = Text(f"Stopping the {server}…", style="dim")
-        else:
-            verb = "Starting" if progress.launched else "Waiting for"
-            text = Text(f"{verb} the {server} ({progress.elapsed_s:.0f} s)", style="dim")
-            if progress.line:
-                width = max(20, self.console.width - len(text) - 8)
-                text.append(f" · {shorten(progress.line, width)}", style="dim italic")
-        if self._status is None:
-            self._status = self.console.status(text, spinner="dots")
-            self._status.start()
-        else:
-            self._status.update(text)
-
-    def _say(self, message: str) -> None:
-        if self.console.is_terminal:
-            self.console.print(message, style="dim", markup=False, highlight=False)
-        else:
-            click.echo(message, err=True)
-
-    def _stop(self) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
-
-
-def launch_status() -> LaunchStatus:
-    """The progress display for `Runtime(launch_progress=...)` in `run` and `chat`."""
-    from rich.console import Console
-
-    return LaunchStatus(Console(stderr=True))
+__all__ = ["up_command"]
 
 
 class _LogFollower:
@@ -153,7 +82,7 @@ def up_command(backend: str | None, config_path: Path, debug: bool) -> None:
     """
     from rich.console import Console
 
-    from agent_runtime.launcher import plan_launch
+    from agent_runtime.launch import plan_launch
 
     configure_logging(debug)
     with handle_errors(debug):
@@ -170,10 +99,7 @@ def _choose(config: Config, backend: str | None) -> str:
     backends = config.spec.backends
     if backend is not None:
         if backend not in backends:
-            hint = did_you_mean(backend, list(backends), quote="'")
-            if not hint:
-                hint = f" (declared: {', '.join(repr(name) for name in backends)})"
-            exit_with(EXIT_USAGE, f"unknown backend {backend!r}{hint}")
+            exit_with(EXIT_USAGE, unknown("backend", backend, backends))
         return backend
     auto = [name for name, spec in backends.items() if spec.launch == "auto"]
     candidates = auto or list(backends)
@@ -189,7 +115,7 @@ def _choose(config: Config, backend: str | None) -> str:
 
 async def _up(plan: LaunchPlan, console: Console) -> int:
     from agent_runtime.errors import BackendError
-    from agent_runtime.launcher import ensure_server, log_tail
+    from agent_runtime.launch import ensure_server, log_tail
 
     task = asyncio.current_task()
     assert task is not None

@@ -7,9 +7,9 @@
 
 from __future__ import annotations
 
-from agent_runtime.testing.engine import FakeEngine, FakeGeneration
-from agent_runtime.testing.harmony import HarmonyUnavailableError, load_encoding
+from agent_runtime.testing.fake_engine import FakeEngine, FakeGeneration
 from agent_runtime.testing.profile import LATEST, VLLM_0_21, Latency, VLLMProfile
+from agent_runtime.testing.prompt import HarmonyUnavailableError, load_encoding
 from agent_runtime.testing.recording import (
     FunctionCallRecord,
     FunctionOutputRecord,

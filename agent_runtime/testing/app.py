@@ -34,16 +34,13 @@ from agent_runtime.testing.asgi import (
     start_response,
 )
 from agent_runtime.testing.chat import ChatTurn, chat_chunks, chat_object
+from agent_runtime.testing.chat_request import parse_chat_request
 from agent_runtime.testing.completion import Completion, HarmonyParseError, Step, generate
-from agent_runtime.testing.conversation import (
-    ParsedRequest,
-    parse_chat_request,
-    parse_responses_request,
-)
-from agent_runtime.testing.errors import VLLMHTTPError, validation_error
-from agent_runtime.testing.harmony import PromptRenderer, estimate_prompt_tokens, load_encoding
+from agent_runtime.testing.http_error import VLLMHTTPError, validation_error
 from agent_runtime.testing.profile import Latency, VLLMProfile
+from agent_runtime.testing.prompt import PromptRenderer, estimate_prompt_tokens, load_encoding
 from agent_runtime.testing.recording import RecordedRequest
+from agent_runtime.testing.request import ParsedRequest
 from agent_runtime.testing.responses import (
     Tick,
     TurnInfo,
@@ -52,6 +49,7 @@ from agent_runtime.testing.responses import (
     response_object,
     stream_events,
 )
+from agent_runtime.testing.responses_request import parse_responses_request
 from agent_runtime.testing.script import Reply
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agent_runtime.testing.errors import VLLMHTTPError
+from agent_runtime.testing.http_error import VLLMHTTPError
 from agent_runtime.testing.recording import RecordedRequest
 
 Scope = dict[str, Any]

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from agent_runtime.testing.completion import CALL_TOKEN, Completion, OutMessage
-from agent_runtime.testing.conversation import ParsedRequest
+from agent_runtime.backends.harmony import CALL_TOKEN
+from agent_runtime.testing.completion import Completion, OutMessage
 from agent_runtime.testing.profile import VLLMProfile
+from agent_runtime.testing.request import ParsedRequest
 from agent_runtime.testing.responses import NewId, Tick
 
 __all__ = ["ChatTurn", "chat_chunks", "chat_object"]

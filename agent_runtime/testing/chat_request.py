@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agent_runtime.testing.errors import bad_request, validation_error
+from agent_runtime.testing.http_error import bad_request, validation_error
 from agent_runtime.testing.recording import (
     Api,
     FunctionCallRecord,

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from agent_runtime.testing.harmony import HarmonyUnavailableError
 from agent_runtime.testing.profile import LATEST, VLLM_0_21, Latency
+from agent_runtime.testing.prompt import HarmonyUnavailableError
 from agent_runtime.testing.responders import ToolLoop
 from agent_runtime.testing.script import ScriptEntry, ScriptError, load_script
 

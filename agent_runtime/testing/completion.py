@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from agent_runtime.backends.harmony import CALL_TOKEN, RETURN_TOKEN
 from agent_runtime.testing.script import Reply
 
 if TYPE_CHECKING:
@@ -20,9 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Completion", "HarmonyParseError", "OutMessage", "Step", "generate"]
 
-# Token ids of gpt-oss's harmony stop tokens, as vLLM reports them in `stop_reason`.
-RETURN_TOKEN = 200002
-CALL_TOKEN = 200012
 _PIECE = re.compile(r" ?[^\W_]+| ?[^\w\s]+| ?_+|\s+")
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent_runtime.testing.errors import VLLMHTTPError, bad_request, not_found, validation_error
+from agent_runtime.testing.http_error import VLLMHTTPError, bad_request, not_found, validation_error
 from agent_runtime.testing.recording import (
     Api,
     FunctionCallRecord,

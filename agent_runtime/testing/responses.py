@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from agent_runtime.testing.completion import Completion, OutMessage
-from agent_runtime.testing.conversation import ParsedRequest
 from agent_runtime.testing.profile import VLLMProfile
+from agent_runtime.testing.request import ParsedRequest
 
 __all__ = ["Tick", "TurnInfo", "final_status", "output_items", "response_object", "stream_events"]
 

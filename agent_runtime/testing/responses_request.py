@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agent_runtime.testing.errors import VLLMHTTPError, bad_request, validation_error
+from agent_runtime.testing.http_error import VLLMHTTPError, bad_request, validation_error
 from agent_runtime.testing.recording import (
     Api,
     FunctionCallRecord,

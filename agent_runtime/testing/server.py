@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Self
 
 from agent_runtime.testing.app import MockApp
 from agent_runtime.testing.asgi import Receive, Scope, Send
-from agent_runtime.testing.errors import VLLMHTTPError
-from agent_runtime.testing.harmony import PromptRenderer
+from agent_runtime.testing.http_error import VLLMHTTPError
 from agent_runtime.testing.profile import VLLM_0_21, Latency, VLLMProfile
+from agent_runtime.testing.prompt import PromptRenderer
 from agent_runtime.testing.recording import RecordedRequest
 from agent_runtime.testing.script import Reply, ScriptEntry, as_entries
 

@@ -127,13 +127,13 @@ class RetryCount(logging.Handler):
         self.count = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        ours = record.name == "agent_runtime.retry" and record.levelno >= logging.WARNING
+        ours = record.name == "agent_runtime.backends.retry" and record.levelno >= logging.WARNING
         theirs = record.name == "openai._base_client" and str(record.msg).startswith("Retrying")
         self.count += ours or theirs
 
     def watch(self) -> None:
         """Listen to both loggers (the openai client reports its retries at INFO)."""
-        for name in ("agent_runtime.retry", "openai._base_client"):
+        for name in ("agent_runtime.backends.retry", "openai._base_client"):
             logger = logging.getLogger(name)
             if self not in logger.handlers:
                 logger.addHandler(self)

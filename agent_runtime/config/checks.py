@@ -1,6 +1,6 @@
 """The checks of agents.yaml that look across entries, made on the raw document.
 
-`import_tools` imports every tool's function and checks the names the model will see;
+`check_tools` imports every tool's function and checks the names the model will see;
 `check_agents` checks agents against backends, tools and each other (unknown and repeated names,
 agent-tool cycles, output schemas) and reads instruction files. Both work on the composed
 `Document` rather than the validated models, so that their problems are reported together with
@@ -15,16 +15,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from agent_runtime._imports import import_function
-from agent_runtime._yaml import Document, Loc, did_you_mean, format_loc
+from agent_runtime.config.document import Document, Loc, format_loc
+from agent_runtime.config.imports import import_function
+from agent_runtime.config.schema import TOOL_NAME
 from agent_runtime.errors import ToolResolutionError
+from agent_runtime.text import unknown
 
-# gpt-oss renders tool names into harmony headers (`to=functions.NAME`); other characters break
-# vLLM's parser ("unexpected tokens remaining in message header", vllm#23567).
-TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+__all__ = ["check_agents", "check_tools", "handoff_tool_name", "signature_problem"]
 
 
-def import_tools(
+def check_tools(
     doc: Document, data: dict[str, Any], base_dir: Path, *, load: bool = True
 ) -> tuple[dict[str, Callable[..., Any]], dict[str, str]]:
     """Import every tool's function; the names the model will see, checked for harmony.
@@ -109,7 +109,7 @@ def check_agents(
     Args:
         doc: the composed document; problems are reported on it.
         data: its plain values.
-        tool_names: tool key in `tools:` -> the name the model sees (from `import_tools`).
+        tool_names: tool key in `tools:` -> the name the model sees (from `check_tools`).
         base_dir: where `instructions_file` paths start.
     """
     return _AgentChecker(doc, data, tool_names, base_dir).check()
@@ -347,13 +347,3 @@ def _names(data: dict[str, Any], section: str) -> dict[str, Any] | None:
 
 def _list(value: Any) -> list[tuple[int, Any]]:
     return list(enumerate(value)) if isinstance(value, list) else []
-
-
-def unknown(kind: str, value: str, names: Mapping[str, Any]) -> str:
-    """`unknown <kind> 'value'` with a "Did you mean" hint, else the names that are declared."""
-    if not names:
-        return f"unknown {kind} {value!r} (no {kind}s are declared)"
-    hint = did_you_mean(value, list(names), quote="'")
-    if hint:
-        return f"unknown {kind} {value!r}{hint}"
-    return f"unknown {kind} {value!r} (declared: {', '.join(repr(n) for n in names)})"

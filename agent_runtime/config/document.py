@@ -1,28 +1,27 @@
-"""YAML with positions, and problems placed on them, for `agent_runtime.config`.
+"""YAML with positions, and `${VAR}` interpolation, for `agent_runtime.config`.
 
 `compose` parses a document with PyYAML's safe composer and builds plain Python values itself, so
 that it can remember where every key and value sits, catch duplicate keys (PyYAML silently keeps
 the last one) and interpolate `${VAR}` / `${VAR:-default}` in string values. Problems are collected
-on the returned `Document` rather than raised, so the caller can report all of them at once;
-`report_validation_error` places pydantic's errors (by their `loc`) on the same positions.
+on the returned `Document` rather than raised, so the caller can report all of them at once
+(`problems` places pydantic's errors on the same positions).
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel
-from pydantic_core import ErrorDetails
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from agent_runtime.errors import ConfigError, ConfigProblem
+from agent_runtime.text import sentence
+
+__all__ = ["Document", "Loc", "Position", "compose", "format_loc", "interpolate"]
 
 Loc = tuple[str | int, ...]
 """A place in the document: mapping keys and list indices from the root."""
@@ -58,11 +57,6 @@ def format_loc(loc: Loc) -> str:
         else:
             parts.append(f"[{part!r}]")
     return "".join(parts)
-
-
-def sentence(message: str) -> str:
-    """`message` ending with a full stop unless it already ends with one, `?` or `!`."""
-    return message if message.endswith((".", "?", "!")) else message + "."
 
 
 @dataclass(slots=True, kw_only=True)
@@ -345,169 +339,3 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, source: str) -> ConfigProblem:
     else:  # "expected a single document in the stream, but found another document"
         message = ", ".join(part for part in (context, problem) if part)
     return _problem(source, where, f"invalid YAML: {message}")
-
-
-# --- pydantic errors as problems ----------------------------------------------------------------
-
-
-def report_validation_error(
-    document: Document,
-    loc: Loc,
-    error: ErrorDetails,
-    *,
-    root: type[BaseModel],
-    is_secret: Callable[[Loc], bool],
-) -> None:
-    """Record one pydantic error as a problem at the right key or value of `document`.
-
-    A missing field is reported at the key of the mapping that lacks it; an unknown field at
-    its own key, with "Did you mean …?" from the fields of that model (and of models nested in
-    it, e.g. `model_settings.temperature`); a bad value at the value, in short human words.
-    Values at places where `is_secret` says so are never quoted.
-    """
-    kind = error["type"]
-    if kind == "missing":
-        document.report(loc[:-1], f"missing required field `{loc[-1]}`", at="key")
-    elif kind == "extra_forbidden":
-        document.report(loc, "unknown field" + _field_hint(root, loc), at="key")
-    else:
-        document.report(loc, _value_message(error, secret=is_secret(loc)))
-
-
-def _value_message(error: ErrorDetails, *, secret: bool) -> str:
-    kind, value, ctx = error["type"], error["input"], error.get("ctx", {})
-    shown = show(value, secret=secret)
-    if kind == "literal_error":
-        expected = str(ctx.get("expected", ""))
-        choices = re.findall(r"'([^']*)'", expected)
-        return f"expected {expected}, got {shown}" + did_you_mean(value, choices, quote="'")
-    messages = {
-        "string_type": f"expected a string, got {kind_of(value)}",
-        "int_type": f"expected an integer, got {shown}",
-        "int_parsing": f"expected an integer, got {shown}",
-        "int_from_float": f"expected an integer, got {shown}",
-        "float_type": f"expected a number, got {shown}",
-        "float_parsing": f"expected a number, got {shown}",
-        "bool_type": f"expected true or false, got {shown}",
-        "bool_parsing": f"expected true or false, got {shown}",
-        "dict_type": f"expected a mapping, got {kind_of(value)}",
-        "model_type": f"expected a mapping, got {kind_of(value)}",
-        "model_attributes_type": f"expected a mapping, got {kind_of(value)}",
-        "list_type": f"expected a list, got {kind_of(value)}",
-        "greater_than": f"must be greater than {_number(ctx.get('gt'))}, got {shown}",
-        "greater_than_equal": f"must be at least {_number(ctx.get('ge'))}, got {shown}",
-        "less_than_equal": f"must be at most {_number(ctx.get('le'))}, got {shown}",
-        "finite_number": f"must be a finite number, got {shown}",
-    }
-    message = messages.get(kind, error["msg"].removeprefix("Value error, "))
-    if kind == "string_type" and isinstance(value, bool | int | float):
-        message += " (quote the value to keep it as text)"
-    elif kind == "list_type" and isinstance(value, str) and not secret:
-        message += f" (write [{value}] for a single item)"
-    return message
-
-
-def _number(value: object) -> str:
-    """A bound as written in the model: 1 rather than pydantic's 1.0 for a float field."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _field_hint(root: type[BaseModel], loc: Loc) -> str:
-    """'. Did you mean `x`?' for an unknown key, or the list of the allowed keys."""
-    model = _model_at(root, loc[:-1])
-    if model is None:
-        return ""
-    candidates = {name: f"`{name}`" for name in model.model_fields}
-    for name, info in model.model_fields.items():  # a key put one level too high
-        nested = _model_in(info.annotation)
-        for inner in nested.model_fields if nested else ():
-            candidates.setdefault(inner, f"`{name}.{inner}`")
-    match = difflib.get_close_matches(str(loc[-1]), list(candidates), n=1)
-    if match:
-        return f". Did you mean {candidates[match[0]]}?"
-    return " (allowed: " + ", ".join(f"`{name}`" for name in model.model_fields) + ")"
-
-
-def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
-    """The model whose fields live at `loc` in a document validated as `root`, if any."""
-    annotation: Any = root
-    for part in loc:
-        model = _model_in(annotation)
-        if model is not None:
-            if not isinstance(part, str) or part not in model.model_fields:
-                return None
-            annotation = model.model_fields[part].annotation
-            continue
-        annotation = _strip_optional(annotation)
-        origin, args = get_origin(annotation), get_args(annotation)
-        if origin is dict and isinstance(part, str):
-            annotation = args[1]
-        elif origin is list and isinstance(part, int):
-            annotation = args[0]
-        else:
-            return None
-    return _model_in(annotation)
-
-
-def _strip_optional(annotation: Any) -> Any:
-    while get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
-    if get_origin(annotation) in (Union, types.UnionType):
-        members = [a for a in get_args(annotation) if a is not type(None)]
-        if len(members) == 1:
-            return _strip_optional(members[0])
-    return annotation
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The model in `annotation`, through Optional, Annotated and `str | Model` unions."""
-    annotation = _strip_optional(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if get_origin(annotation) in (Union, types.UnionType):
-        for member in get_args(annotation):
-            model = _model_in(member)
-            if model is not None:
-                return model
-    return None
-
-
-# --- words for messages -------------------------------------------------------------------------
-
-
-def did_you_mean(value: object, names: list[str], *, quote: str = "`") -> str:
-    """'. Did you mean `name`?' for the closest of `names`, or ''."""
-    if not isinstance(value, str):
-        return ""
-    match = difflib.get_close_matches(value, names, n=1)
-    return f". Did you mean {quote}{match[0]}{quote}?" if match else ""
-
-
-def kind_of(value: object) -> str:
-    """How YAML would call the type of `value`: 'a mapping', 'a string', 'null'..."""
-    if value is None:
-        return "null"
-    kinds: list[tuple[type, str]] = [
-        (bool, "a boolean"),
-        (int, "an integer"),
-        (float, "a number"),
-        (str, "a string"),
-        (dict, "a mapping"),
-        (list, "a list"),
-    ]
-    for type_, name in kinds:
-        if isinstance(value, type_):
-            return name
-    return f"a value of type {type(value).__name__}"
-
-
-def show(value: object, *, secret: bool) -> str:
-    """`value` quoted for a message (short scalars only), else its kind; never a secret."""
-    if secret or not isinstance(value, str | int | float):
-        return kind_of(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    shown = repr(value)
-    return shown if len(shown) <= 60 else shown[:56] + "...'"

@@ -6,15 +6,15 @@
 
 from __future__ import annotations
 
-from agent_runtime.embedded.engine import (
+from agent_runtime.backends.embedded.engine import (
     Engine,
     EngineOptions,
     EngineUnavailableError,
     Sampling,
     VLLMEngine,
 )
-from agent_runtime.embedded.model import embedded_model
-from agent_runtime.embedded.prompt import PromptError, ToolSpec, conversation, render_items
+from agent_runtime.backends.embedded.model import embedded_model
+from agent_runtime.backends.embedded.prompt import PromptError, ToolSpec, conversation, render_items
 
 __all__ = [
     "Engine",

@@ -24,15 +24,16 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from agent_runtime.embedded.engine import Engine, Sampling
-from agent_runtime.embedded.parse import TurnParser, response_object
-from agent_runtime.embedded.prompt import (
+from agent_runtime.backends.embedded.engine import Engine, Sampling
+from agent_runtime.backends.embedded.parse import TurnParser, response_object
+from agent_runtime.backends.embedded.prompt import (
     ASSISTANT_START,
     ToolSpec,
     conversation,
     render_items,
     tools_fingerprint,
 )
+from agent_runtime.backends.harmony import CALL_TOKEN, RETURN_TOKEN
 from agent_runtime.tracing import current_trace
 
 if TYPE_CHECKING:
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["embedded_model"]
 
-CALL_TOKEN = 200012
-RETURN_TOKEN = 200002
 Reuse = Literal["exact", "rerender"]
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from agent_runtime._probe import served_models
+from agent_runtime.launch.probe import served_models
 
 if TYPE_CHECKING:
     import httpx

@@ -11,10 +11,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent_runtime.harmony import HarmonyUnavailableError, load_encoding
-from agent_runtime.testing.conversation import ParsedRequest
+from agent_runtime.backends.harmony import HarmonyUnavailableError, load_encoding
 from agent_runtime.testing.profile import VLLMProfile
 from agent_runtime.testing.recording import PromptMessage
+from agent_runtime.testing.request import ParsedRequest
 
 if TYPE_CHECKING:
     from openai_harmony import HarmonyEncoding, Message

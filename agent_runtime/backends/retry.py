@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from agent_runtime.clients import EmptyResponseError
+from agent_runtime.backends.client import EmptyResponseError
 from agent_runtime.errors import BackendError, BackendUnavailableError
 from agent_runtime.tracing import current_trace
 
@@ -96,7 +96,7 @@ def _check_answer(output: Sequence[Any]) -> None:
     """Raise `EmptyResponseError` for an answer with reasoning but no message and no tool call
     (the SDK would end the run with an empty final output); asking again usually helps."""
     if not output or any(_says_something(item) for item in output):
-        return  # an empty output is the client's to judge (see clients.py)
+        return  # an empty output is the client's to judge (see client.py)
     raise EmptyResponseError("an answer with only reasoning: no message and no tool call")
 
 

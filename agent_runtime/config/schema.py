@@ -1,25 +1,13 @@
-"""agents.yaml: the schema, loading, `${VAR}` interpolation and every check, reported at once.
+"""The agents.yaml schema: pydantic models with `extra="forbid"`, each field described, so that
+the JSON Schema (`agent-runtime schema`) documents itself; plus the URL checks they use.
 
-```python
-config = load_config("agents.yaml")          # raises ConfigError listing every problem
-backend_name, backend = config.backend_of("weather-haiku")
-```
-
-The document is parsed with positions (`agent_runtime._yaml`), validated by the pydantic models
-below, then cross-checked (`agent_runtime._checks`): names that refer to other entries,
-instruction files, output schemas and tool imports (`agent_runtime._imports`). Every problem
-carries `file:line:col` and the dotted path of the value.
+Values are validated once here; nothing downstream re-validates them.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import logging
-import os
-import types
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -30,47 +18,38 @@ from pydantic import (
     Field,
     SecretStr,
     Tag,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
-
-from agent_runtime._checks import TOOL_NAME, check_agents, unknown
-from agent_runtime._checks import import_tools as _import_tools
-from agent_runtime._imports import REFERENCE, import_function
-from agent_runtime._yaml import (
-    Document,
-    Loc,
-    compose,
-    kind_of,
-    report_validation_error,
-    show,
-)
-from agent_runtime.errors import ConfigError, ConfigProblem
+from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "REFERENCE",
+    "TOOL_NAME",
     "AgentSpec",
     "AgentToolSpec",
     "BackendSpec",
-    "Config",
     "DefaultsSpec",
+    "EngineSpec",
     "ModelSettingsSpec",
     "RuntimeConfig",
     "SessionsSpec",
     "ToolSpec",
     "TracingSpec",
-    "config_json_schema",
-    "import_function",
+    "agent_tool_name",
+    "is_secret",
     "launch_problem",
-    "load_config",
-    "parse_config",
+    "url_problem",
 ]
 
-logger = logging.getLogger(__name__)
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+REFERENCE = re.compile(rf"(?P<module>{_IDENTIFIER}(?:\.{_IDENTIFIER})*):(?P<attr>{_IDENTIFIER})")
+"""A tool reference: `package.module:function`."""
 
-_SUPPORTED_VERSIONS = (1,)
+# gpt-oss renders tool names into harmony headers (`to=functions.NAME`); other characters break
+# vLLM's parser ("unexpected tokens remaining in message header", vllm#23567).
+TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class _Spec(BaseModel):
@@ -320,7 +299,7 @@ _AgentToolEntry = Annotated[
     Annotated[str, Tag("agent-name")] | Annotated[AgentToolSpec, Tag("agent-tool")],
     Discriminator(_agent_tool_kind),
 ]
-_UNION_TAGS = ("agent-name", "agent-tool")
+AGENT_TOOL_TAGS = ("agent-name", "agent-tool")
 
 
 class AgentSpec(_Spec):
@@ -449,207 +428,6 @@ class RuntimeConfig(_Spec):
     tracing: TracingSpec = Field(default_factory=TracingSpec, description="Local tracing.")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Config:
-    """A loaded, checked agents.yaml, with its tools imported and instructions read.
-
-    Attributes:
-        spec: the validated document.
-        source: the file name as given (or the `source` passed to `parse_config`).
-        base_dir: the folder of the YAML file (absolute); relative paths start there.
-        functions: tool key in `tools:` -> the imported callable.
-        instructions: agent name -> instructions text (inline or read from `instructions_file`).
-        tool_names: tool key in `tools:` -> the name the model sees (`name` or `__name__`).
-    """
-
-    spec: RuntimeConfig
-    source: str
-    base_dir: Path
-    functions: Mapping[str, Callable[..., Any]]
-    instructions: Mapping[str, str | None]
-    tool_names: Mapping[str, str] = field(default_factory=dict)
-
-    def error(self, path: str, message: str) -> ConfigError:
-        """A `ConfigError` for a problem found after loading, at `path` of this document."""
-        return ConfigError(
-            [ConfigProblem(file=self.source, line=None, column=None, path=path, message=message)]
-        )
-
-    def _agent(self, agent: str) -> AgentSpec:
-        try:
-            return self.spec.agents[agent]
-        except KeyError:
-            raise KeyError(unknown("agent", agent, self.spec.agents)) from None
-
-    def backend_of(self, agent: str) -> tuple[str, BackendSpec]:
-        """The backend of `agent`: its own, else `defaults.backend`, else the only one.
-
-        Raises:
-            KeyError: `agent` is not declared.
-        """
-        name = self._agent(agent).backend or self.spec.defaults.backend
-        if name is None:
-            (name,) = self.spec.backends  # checked when loading: exactly one backend here
-        return name, self.spec.backends[name]
-
-    def model_settings_of(self, agent: str) -> ModelSettingsSpec:
-        """`defaults.model_settings` overlaid with the agent's own (fields it sets win whole)."""
-        own = self._agent(agent).model_settings.model_dump(exclude_none=True)
-        return self.spec.defaults.model_settings.model_copy(update=own)
-
-    def max_turns_of(self, agent: str) -> int:
-        """The agent's `max_turns`, else `defaults.max_turns`."""
-        return self._agent(agent).max_turns or self.spec.defaults.max_turns
-
-    def run_timeout_of(self, agent: str) -> float | None:
-        """The agent's `run_timeout_s`, else `defaults.run_timeout_s` (None: no limit)."""
-        own = self._agent(agent).run_timeout_s
-        return own if own is not None else self.spec.defaults.run_timeout_s
-
-    def guard_limits_of(self, agent: str) -> tuple[int, int]:
-        """`(max_repeated_calls, max_invalid_calls)` of the agent, defaults filled in."""
-        spec, defaults = self._agent(agent), self.spec.defaults
-        repeated = spec.max_repeated_calls
-        invalid = spec.max_invalid_calls
-        return (
-            repeated if repeated is not None else defaults.max_repeated_calls,
-            invalid if invalid is not None else defaults.max_invalid_calls,
-        )
-
-    def agent_tools_of(self, agent: str) -> tuple[AgentToolSpec, ...]:
-        """The agent's `agent_tools` as specs, each with its tool name filled in."""
-        specs = []
-        for entry in self._agent(agent).agent_tools:
-            spec = AgentToolSpec(agent=entry) if isinstance(entry, str) else entry
-            specs.append(spec.model_copy(update={"name": _agent_tool_name(spec)}))
-        return tuple(specs)
-
-    def resolve_path(self, path: str) -> Path:
-        """`path` relative to the YAML file's folder (as `sessions.path` and `tracing.path` are);
-        `~` is the home folder, `~user` only for a user that exists (else it stays as written)."""
-        try:
-            return self.base_dir / Path(path).expanduser()
-        except RuntimeError:
-            return self.base_dir / path
-
-
-def load_config(
-    path: str | Path,
-    *,
-    environ: Mapping[str, str] | None = None,
-    import_tools: bool = True,
-) -> Config:
-    """Load and check an agents.yaml file; relative paths and tool modules start at its folder.
-
-    Args:
-        path: the YAML file.
-        environ: variables for `${VAR}` interpolation (default: `os.environ`).
-        import_tools: import (and so check) every tool function; without it `functions` is
-            empty, for callers that only describe the agents.
-
-    Raises:
-        ConfigError: the file cannot be read or has problems; every problem is listed.
-    """
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError([_file_problem(source, f"cannot read {source}: {reason}")]) from None
-    except UnicodeDecodeError as exc:
-        message = f"cannot read {source}: not UTF-8 text ({exc.reason} at byte {exc.start})"
-        raise ConfigError([_file_problem(source, message)]) from None
-    base_dir = Path(os.path.abspath(path)).parent
-    return parse_config(
-        text, source=source, base_dir=base_dir, environ=environ, import_tools=import_tools
-    )
-
-
-def parse_config(
-    text: str,
-    *,
-    source: str = "agents.yaml",
-    base_dir: Path | None = None,
-    environ: Mapping[str, str] | None = None,
-    import_tools: bool = True,
-) -> Config:
-    """Parse and check agents.yaml text.
-
-    Args:
-        text: the YAML document.
-        source: the file name to show in problems.
-        base_dir: where `instructions_file` and tool modules are looked up (default: the cwd).
-        environ: variables for `${VAR}` interpolation (default: `os.environ`).
-        import_tools: import (and so check) every tool function (see `load_config`).
-
-    Raises:
-        ConfigError: the document has problems; every problem is listed, sorted by position.
-    """
-    base = Path(os.path.abspath(base_dir if base_dir is not None else Path.cwd()))
-    doc = compose(
-        text, source=source, environ=os.environ if environ is None else environ, is_secret=_secret
-    )
-    data = doc.data
-    if not isinstance(data, dict):
-        if data is None and not doc.problems:
-            message = (
-                "the file is empty; expected a mapping with `version: 1`, `backends` and `agents`"
-            )
-        else:
-            message = (
-                f"expected a mapping with `version`, `backends` and `agents`, got {kind_of(data)}"
-            )
-        doc.report((), message)
-        raise ConfigError(doc.problems, source=source)
-    if not _check_version(doc, data):
-        raise ConfigError(doc.problems, source=source)
-    spec: RuntimeConfig | None = None
-    try:
-        spec = RuntimeConfig.model_validate(data)
-    except ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            _report_validation_error(doc, error)
-    functions, tool_names = _import_tools(doc, data, base, load=import_tools)
-    instructions = check_agents(doc, data, tool_names, base)
-    if doc.problems or spec is None:
-        raise ConfigError(doc.problems, source=source)
-    logger.debug(
-        "loaded %s: %d backends, %d tools, %d agents",
-        source,
-        len(spec.backends),
-        len(spec.tools),
-        len(spec.agents),
-    )
-    return Config(
-        spec=spec,
-        source=source,
-        base_dir=base,
-        functions=types.MappingProxyType(functions),
-        instructions=types.MappingProxyType(instructions),
-        tool_names=types.MappingProxyType(tool_names),
-    )
-
-
-def config_json_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of agents.yaml, for editors and `agent-runtime schema`."""
-    schema = _allow_interpolation(RuntimeConfig.model_json_schema())
-    schema["title"] = "agents.yaml"
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
-
-
-def _allow_interpolation(node: Any) -> Any:
-    """Let numbers and booleans also be written as `${VAR}` text, as the loader allows."""
-    if isinstance(node, list):
-        return [_allow_interpolation(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    node = {key: _allow_interpolation(value) for key, value in node.items()}
-    if node.get("type") not in ("integer", "number", "boolean") or "const" in node:
-        return node
-    notes = {key: node.pop(key) for key in ("title", "description", "default") if key in node}
-    return {**notes, "anyOf": [node, {"type": "string", "pattern": r"\$\{"}]}
-
-
 def url_problem(url: str) -> str | None:
     """What is wrong with an http(s) URL that HTTP clients cannot use (None: nothing)."""
     example = "e.g. http://localhost:8000/v1"
@@ -706,73 +484,13 @@ def _is_local(host: str) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
-# --- checks -------------------------------------------------------------------------------------
-
-
-def _secret(loc: Loc) -> bool:
+def is_secret(loc: tuple[str | int, ...]) -> bool:
     """Whether the value at `loc` may hold a secret, so that no message may quote it."""
     if not loc:
         return False
     return loc[-1] == "api_key" or any(p in ("headers", "extra_headers") for p in loc[:-1])
 
 
-def _check_version(doc: Document, data: dict[str, Any]) -> bool:
-    """Report a missing or unsupported `version`; False when the rest cannot be read as v1."""
-    supported = " or ".join(f"`version: {v}`" for v in _SUPPORTED_VERSIONS)
-    if "version" not in data:
-        doc.report((), f"missing required field `version`; add {supported}", at="key")
-        doc.tainted.add(("version",))
-        return True
-    version = data["version"]
-    if (
-        isinstance(version, int)
-        and not isinstance(version, bool)
-        and version in _SUPPORTED_VERSIONS
-    ):
-        return True
-    if not doc.is_tainted(("version",)):
-        shown = show(version, secret=False)
-        doc.report(
-            ("version",), f"unsupported version {shown}; this agent-runtime reads {supported}"
-        )
-    return False
-
-
-def _report_validation_error(doc: Document, error: ErrorDetails) -> None:
-    """Place one pydantic error; the messages specific to agents.yaml are made here."""
-    raw = error["loc"]
-    loc = tuple(  # drop the union tags pydantic puts after an `agent_tools` index
-        part
-        for i, part in enumerate(raw)
-        if not (part in _UNION_TAGS and i >= 2 and raw[i - 2] == "agent_tools")
-    )
-    kind, value = error["type"], error["input"]
-    field_name = loc[-1] if loc else ""
-    if doc.is_tainted(loc) or kind == "instructions_conflict":  # see _checks._read_instructions
-        return
-    if kind == "literal_error" and field_name == "reasoning_effort" and isinstance(value, str):
-        doc.report(
-            loc,
-            f"reasoning_effort {value!r} is not supported: "
-            "vLLM's gpt-oss accepts only 'low', 'medium' or 'high'",
-        )
-    elif kind == "literal_error" and field_name == "tool_choice" and isinstance(value, str):
-        doc.report(
-            loc,
-            f"tool_choice {value!r} is not supported: vLLM's gpt-oss Responses API answers "
-            "anything but 'auto' or 'none' with 501 Not Implemented",
-        )
-    elif kind == "model_type" and "agent_tools" in loc:
-        doc.report(loc, f"expected an agent name or a mapping with `agent:`, got {kind_of(value)}")
-    elif kind == "too_short" and loc in (("backends",), ("agents",)):
-        doc.report(loc, f"declare at least one entry under `{loc[0]}`")
-    else:
-        report_validation_error(doc, loc, error, root=RuntimeConfig, is_secret=_secret)
-
-
-def _agent_tool_name(spec: AgentToolSpec) -> str:
+def agent_tool_name(spec: AgentToolSpec) -> str:
+    """The tool name the model sees for an agent used as a tool."""
     return spec.name or spec.agent.replace("-", "_")
-
-
-def _file_problem(source: str, message: str) -> ConfigProblem:
-    return ConfigProblem(file=source, line=None, column=None, path="", message=message)

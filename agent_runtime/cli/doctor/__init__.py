@@ -6,7 +6,7 @@ failed, but the backend does not depend on it) or is not run (-) because an earl
 pointless (no server, a rejected API key, a model the server does not serve).
 
 This module runs the checks in that order and renders them (lines, summary, JSON, exit code);
-the checks themselves are in `check` (reachable, health, model: plain HTTP) and `tool_call`
+the checks themselves are in `checks` (reachable, health, model: plain HTTP) and `tool_call`
 (the tool calls over both APIs, and the reasoning in the answers).
 
 The OpenAI client and httpx are imported inside the command, so `agent-runtime --help` stays fast.
@@ -23,8 +23,6 @@ from typing import Any
 
 import click
 
-from agent_runtime._yaml import did_you_mean
-from agent_runtime.cli.check import CHECKS, Check, Target, check_model, check_server
 from agent_runtime.cli.common import (
     EXIT_BACKEND,
     EXIT_ERROR,
@@ -38,7 +36,8 @@ from agent_runtime.cli.common import (
     handle_errors,
     load,
 )
-from agent_runtime.cli.tool_call import (
+from agent_runtime.cli.doctor.checks import CHECKS, Check, Target, check_model, check_server
+from agent_runtime.cli.doctor.tool_call import (
     ask_chat,
     ask_responses,
     chat_check,
@@ -46,6 +45,7 @@ from agent_runtime.cli.tool_call import (
     responses_check,
 )
 from agent_runtime.config import Config
+from agent_runtime.text import unknown
 
 __all__ = ["doctor_command"]
 
@@ -115,10 +115,7 @@ def _targets(
 ) -> list[Target]:
     backends = config.spec.backends
     if only is not None and only not in backends:
-        hint = did_you_mean(only, list(backends), quote="'")
-        if not hint:
-            hint = f" (declared: {', '.join(repr(name) for name in backends)})"
-        exit_with(EXIT_USAGE, f"unknown backend {only!r}{hint}")
+        exit_with(EXIT_USAGE, unknown("backend", only, backends))
     served = overrides["base_url"] is not None  # in-process backends then use that server
     in_process = [
         name

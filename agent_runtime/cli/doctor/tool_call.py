@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agent_runtime.cli.check import Api, Check, Target
+from agent_runtime.cli.doctor.checks import Api, Check, Target
 
 if TYPE_CHECKING:
     from openai import APIError, AsyncOpenAI

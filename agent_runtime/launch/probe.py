@@ -1,5 +1,5 @@
 """A model server seen from outside: what its URL answers, what its log says, and the words
-for each problem (`agent_runtime.launcher` decides what to do about them).
+for each problem (`agent_runtime.launch.process` decides what to do about them).
 
 httpx is imported when a URL is probed, so importing this module costs nothing.
 """
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     import httpx
 
-    from agent_runtime.launcher import LaunchPlan
+    from agent_runtime.launch.plan import LaunchPlan
 
 __all__ = [
     "LOG_LINES",

@@ -1,7 +1,7 @@
 """Managed model servers: start `vllm serve` for a backend with `launch: auto`, and stop it.
 
 ```python
-plan = plan_launch(config, "local")
+plan = plan_launch(config, "local")   # agent_runtime.launch.plan
 server = await ensure_server(plan)    # use the server that answers, else start one and wait
 ...
 await server.stop()                   # stops it only if it was started here
@@ -27,115 +27,39 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
-import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
-from urllib.parse import urlsplit
 
-from agent_runtime._probe import (
+from agent_runtime.errors import BackendError
+from agent_runtime.launch.plan import LaunchPlan
+from agent_runtime.launch.probe import (
     PROBE_TIMEOUT_S,
     Answer,
     exited,
     latest_line,
-    log_tail,
     probe,
     taken,
     timed_out,
 )
-from agent_runtime.config import Config, launch_problem
-from agent_runtime.errors import BackendError
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = [
-    "GPT_OSS_FLAGS",
-    "LaunchPlan",
-    "LaunchProgress",
-    "ManagedServer",
-    "ensure_server",
-    "log_tail",
-    "plan_launch",
-]
+__all__ = ["LaunchProgress", "ManagedServer", "ensure_server"]
 
 logger = logging.getLogger(__name__)
 
-GPT_OSS_FLAGS = (
-    "--tool-call-parser",
-    "openai",
-    "--enable-auto-tool-choice",
-    "--reasoning-parser",
-    "openai_gptoss",
-)
-"""The `vllm serve` flags gpt-oss needs: tool calls on Chat Completions, structured output."""
-
 _POLL_S = 0.5
-_PLACEHOLDERS = ("{model}", "{host}", "{port}")
-_UNSAFE = re.compile(r"[^\w.-]")  # in a backend's name, for its log file's name
 
 State = Literal["starting", "waiting", "ready", "failed", "stopping", "stopped"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LaunchPlan:
-    """How to start (and find) the server of one backend.
-
-    Attributes:
-        backend: the backend's name.
-        command: the command to run, placeholders filled in, `serve_args` appended.
-        base_url: the backend's base URL (`http://host:port/v1`).
-        host: the host the server binds.
-        port: the port the server binds.
-        model: the model it must serve (listed by `GET /v1/models`).
-        log_path: where the server's output goes.
-        cwd: the folder the command runs in (the agents.yaml's).
-        startup_timeout_s: how long the server may take to become ready.
-        api_key: sent when probing and given to the server as `VLLM_API_KEY` (None: EMPTY).
-        headers: the backend's extra HTTP headers, sent when probing.
-        default_command: whether `command` is the default `vllm serve` one.
-    """
-
-    backend: str
-    command: tuple[str, ...] = field(repr=False)  # serve_args may hold an API key
-    base_url: str
-    host: str
-    port: int
-    model: str
-    log_path: Path
-    cwd: Path
-    startup_timeout_s: float
-    api_key: str | None = field(default=None, repr=False)
-    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    default_command: bool = True
-
-    @property
-    def root_url(self) -> str:
-        """The server root, where vLLM serves `/health`."""
-        return self.base_url.rstrip("/").removesuffix("/v1")
-
-    @property
-    def shown_command(self) -> str:
-        """The command as a shell line, with API keys hidden."""
-        shown: list[str] = []
-        hide = False
-        for arg in self.command:
-            if hide:
-                shown.append("***")
-            elif arg.startswith("--api-key="):
-                shown.append("--api-key=***")
-            else:
-                shown.append(arg)
-            hide = arg == "--api-key"
-        return shlex.join(shown)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,50 +90,6 @@ class LaunchProgress:
 
 
 Progress = Callable[[LaunchProgress], object]
-
-
-def plan_launch(config: Config, backend: str) -> LaunchPlan:
-    """The launch plan of a declared backend (whatever its `launch` setting says).
-
-    Raises:
-        ConfigError: its base_url is not a local http://…/v1 URL, so nothing can be started.
-        KeyError: no such backend.
-    """
-    spec = config.spec.backends[backend]
-    base_url = spec.base_url or ""
-    problem = launch_problem(base_url)
-    if problem is not None:
-        raise config.error(f"backends.{backend}.base_url", problem)
-    parts = urlsplit(base_url)
-    host = str(parts.hostname or "localhost")
-    port = parts.port or 80
-    values = {"{model}": spec.model, "{host}": host, "{port}": str(port)}
-    if spec.launch_command is None:
-        command = ["vllm", "serve", spec.model, "--host", host, "--port", str(port)]
-        command += GPT_OSS_FLAGS
-    else:
-        command = [_fill(arg, values) for arg in spec.launch_command]
-    key = spec.api_key.get_secret_value()
-    return LaunchPlan(
-        backend=backend,
-        command=(*command, *spec.serve_args),
-        base_url=base_url.rstrip("/"),
-        host=host,
-        port=port,
-        model=spec.model,
-        log_path=config.resolve_path(f".agent-runtime/vllm-{_UNSAFE.sub('_', backend)}.log"),
-        cwd=config.base_dir,
-        startup_timeout_s=spec.startup_timeout_s,
-        api_key=None if key == "EMPTY" else key,
-        headers=dict(spec.headers),
-        default_command=spec.launch_command is None,
-    )
-
-
-def _fill(arg: str, values: Mapping[str, str]) -> str:
-    for placeholder in _PLACEHOLDERS:
-        arg = arg.replace(placeholder, values[placeholder])
-    return arg
 
 
 class ManagedServer:

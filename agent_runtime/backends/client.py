@@ -11,19 +11,26 @@ The SDK's models call `client.responses.create(...)` and `client.chat.completion
 It also sends those two requests without the official client's per-request transform of the
 parameters (`openai._utils._transform`, recursive over the whole transcript, which made a long
 agent loop cost quadratic CPU): the SDK's arguments are already plain JSON values, so the body
-is serialised once with the client's own encoder (`openapi_dumps`) and posted through the
-client's own `_post`, with the same headers, auth, options and typed parsing of the answer.
-The bytes on the wire are JSON-equal to what `create()` sends (tests compare them).
+is serialised once with the client's own encoder and posted with the client's `post`, with
+the same headers, auth, options and typed parsing of the answer. The bytes on the wire are
+JSON-equal to what `create()` sends (tests compare them on the wire).
 
-Everything else (base_url, with_options, ...) is the official client's.
+`RuntimeClient` implements exactly what the SDK's models use of a client (`base_url`,
+`responses.create`, `chat.completions.create`); anything else is an `AttributeError`, not a
+silent pass-through to the official client. The private parts of `openai` and the SDK it needs
+come from `_compat`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from agent_runtime.backends import _compat
+
 if TYPE_CHECKING:
+    import httpx2
     from openai import AsyncOpenAI
 
 # Arguments of `create()` that are request options, not body fields.
@@ -78,10 +85,9 @@ def request_input(value: object) -> PlainInput | None:
         return PlainInput([{"content": value, "role": "user"}])
     if type(value) is not list or not all(type(item) is dict for item in value):
         return None
-    from agents.models.fake_id import FAKE_RESPONSES_ID
-
+    fake_id = _compat.fake_id()
     items: list[dict[str, Any]] = value
-    if not any(item.get("provider_data") or item.get("id") == FAKE_RESPONSES_ID for item in items):
+    if not any(item.get("provider_data") or item.get("id") == fake_id for item in items):
         return PlainInput(items)
     cleaned = PlainInput()
     for item in items:
@@ -91,26 +97,22 @@ def request_input(value: object) -> PlainInput | None:
             {
                 key: field
                 for key, field in item.items()
-                if key != "provider_data" and not (key == "id" and field == FAKE_RESPONSES_ID)
+                if key != "provider_data" and not (key == "id" and field == fake_id)
             }
         )
     return cleaned
 
 
 def _dumps(body: dict[str, Any]) -> bytes:
-    """`body` as the official client serialises it (`openapi_dumps`), `PlainInput` strictly."""
-    from openai._utils._json import openapi_dumps
-
+    """`body` as the official client serialises it, `PlainInput` strictly."""
     items = body.get("input")
     if not isinstance(items, PlainInput):
-        return openapi_dumps(body)
+        return _compat.dumps(body)
     try:
         tail = json.dumps(items, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError, RecursionError):
-        from agents.util._json import _to_dump_compatible
-
-        return openapi_dumps({**body, "input": _to_dump_compatible(list(items))})
-    head = openapi_dumps({key: value for key, value in body.items() if key != "input"})
+        return _compat.dumps({**body, "input": _compat.to_plain_json(list(items))})
+    head = _compat.dumps({key: value for key, value in body.items() if key != "input"})
     joint = b"," if head != b"{}" else b""
     return head[:-1] + joint + b'"input":' + tail.encode() + b"}"
 
@@ -138,10 +140,9 @@ def _check_completion(completion: Any) -> Any:
     return completion
 
 
-def _body_and_options(kwargs: dict[str, Any]) -> tuple[bytes, Any]:
-    """The JSON body `create(**kwargs)` would send, and its request options."""
-    from openai import NotGiven, Omit, not_given
-    from openai._base_client import make_request_options
+def _body(kwargs: Mapping[str, Any]) -> bytes:
+    """The JSON body `create(**kwargs)` would send."""
+    from openai import NotGiven, Omit
 
     body = {
         key: value
@@ -151,25 +152,20 @@ def _body_and_options(kwargs: dict[str, Any]) -> tuple[bytes, Any]:
     extra_body = kwargs.get("extra_body")
     if extra_body:
         body.update(extra_body)  # as the client merges `extra_body` into the JSON
-    options = make_request_options(
-        extra_headers=kwargs.get("extra_headers"),
-        extra_query=kwargs.get("extra_query"),
-        timeout=kwargs.get("timeout", not_given),
-        security={"bearer_auth": True},
-    )
-    return _dumps(body), options
+    return _dumps(body)
 
 
-async def _send(resource: Any, path: str, kwargs: dict[str, Any], answer: Any, event: Any) -> Any:
-    """POST `create(**kwargs)`'s body to `path` through the official client's `_post`; the
-    answer is parsed as `answer`, or streamed as `event`s."""
+async def _send(
+    client: AsyncOpenAI, path: str, kwargs: dict[str, Any], answer: Any, event: Any
+) -> Any:
+    """POST `create(**kwargs)`'s body to `path` with the official client; the answer is parsed
+    as `answer`, or streamed as `event`s."""
     from openai import AsyncStream
 
-    content, options = _body_and_options(kwargs)
-    return await resource._post(
+    return await client.post(
         path,
-        content=content,
-        options=options,
+        content=_body(kwargs),
+        options=_compat.request_options(kwargs),
         cast_to=answer,
         stream=bool(kwargs.get("stream")),
         stream_cls=AsyncStream[event],
@@ -181,22 +177,19 @@ class _Responses:
     # `create(stream=True)`, which comes through the fast path below.
     with_streaming_response = None
 
-    def __init__(self, responses: Any) -> None:
-        self._responses = responses
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
 
     async def create(self, **kwargs: Any) -> Any:
         from openai.types.responses import Response, ResponseStreamEvent
 
-        response = await _send(self._responses, "/responses", kwargs, Response, ResponseStreamEvent)
+        response = await _send(self._client, "/responses", kwargs, Response, ResponseStreamEvent)
         return response if kwargs.get("stream") else _check_response(response)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._responses, name)
 
 
 class _Completions:
-    def __init__(self, completions: Any) -> None:
-        self._completions = completions
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self._client = client
 
     async def create(self, **kwargs: Any) -> Any:
         from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -205,33 +198,25 @@ class _Completions:
         if isinstance(messages, list):
             kwargs["messages"] = prepare_chat_messages(messages)
         completion = await _send(
-            self._completions, "/chat/completions", kwargs, ChatCompletion, ChatCompletionChunk
+            self._client, "/chat/completions", kwargs, ChatCompletion, ChatCompletionChunk
         )
         return completion if kwargs.get("stream") else _check_completion(completion)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._completions, name)
-
 
 class _Chat:
-    def __init__(self, chat: Any) -> None:
-        self._chat = chat
-        self.completions = _Completions(chat.completions)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._chat, name)
+    def __init__(self, client: AsyncOpenAI) -> None:
+        self.completions = _Completions(client)
 
 
 class RuntimeClient:
-    """Duck-types `AsyncOpenAI` for the SDK's models (see the module docstring)."""
+    """What the SDK's models use of an `AsyncOpenAI` client (see the module docstring)."""
 
     def __init__(self, client: AsyncOpenAI) -> None:
-        self._client = client
-        self.responses = _Responses(client.responses)
-        self.chat = _Chat(client.chat)
+        self.client = client
+        self.responses = _Responses(client)
+        self.chat = _Chat(client)
 
-    def with_options(self, **options: Any) -> RuntimeClient:
-        return RuntimeClient(self._client.with_options(**options))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
+    @property
+    def base_url(self) -> httpx2.URL:
+        """The official client's base URL (the SDK reads it to tell OpenAI's API from others)."""
+        return self.client.base_url

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from agent_runtime.embedded.engine import Sampling
+from agent_runtime.backends.embedded.engine import Sampling
 from agent_runtime.testing.completion import harmony_completion_text, reply_messages
 from agent_runtime.testing.script import Reply
 

@@ -6,8 +6,10 @@
 - `api: chat_completions`: `OpenAIChatCompletionsModel`; reasoning goes back on the assistant
   message in `reasoning` (or `reasoning_content` for vLLM before v0.11.1).
 
-Both send through `clients.RuntimeClient` (vLLM's quirks) and retry through `retry.py`; the
-official client's own retries are off so that one layer decides.
+Both send through `client.RuntimeClient` (vLLM's quirks, the fast request path) and retry
+through `retry`; the official client's own retries are off so that one layer decides. The
+`vllm-embedded` kind runs the model in this process instead (`embedded`, with `harmony`).
+Private parts of `openai` and the SDK are used only through `_compat`.
 """
 
 from __future__ import annotations
@@ -16,18 +18,25 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agent_runtime.clients import RuntimeClient, request_input
+from agent_runtime.backends import _compat
+from agent_runtime.backends.client import RuntimeClient, request_input
+from agent_runtime.backends.retry import RetryPolicy, reliable_model
 from agent_runtime.config import BackendSpec, EngineSpec
-from agent_runtime.retry import RetryPolicy, reliable_model
 
 if TYPE_CHECKING:
     import httpx2
     from agents import Model, OpenAIChatCompletionsModel, OpenAIResponsesModel
     from openai import AsyncOpenAI
 
-    from agent_runtime.embedded.engine import Engine
+    from agent_runtime.backends.embedded.engine import Engine
 
-__all__ = ["Backend", "EmbeddedBackend", "create_backend"]
+__all__ = [
+    "Backend",
+    "EmbeddedBackend",
+    "chat_model_class",
+    "create_backend",
+    "responses_model_class",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,14 +70,14 @@ class Backend:
         name = model or self.spec.model
         inner: Model
         if self.spec.api == "responses":
-            inner = _responses_model_class()(model=name, openai_client=self.client)
+            inner = responses_model_class()(model=name, openai_client=self.client)
         else:
             replay = (
                 (lambda _context: True)
                 if self.spec.reasoning_field == "reasoning_content"
                 else None
             )
-            inner = _chat_model_class()(
+            inner = chat_model_class()(
                 model=name, openai_client=self.client, should_replay_reasoning_content=replay
             )
         return reliable_model(inner, self.retry_policy, backend=self.name, url=self.url)
@@ -81,44 +90,31 @@ class Backend:
 
 
 @functools.cache
-def _responses_model_class() -> type[OpenAIResponsesModel]:
-    """The SDK's Responses model, sending through `RuntimeClient` (built on first use)."""
-    from agents import OpenAIResponsesModel
+def responses_model_class() -> type[OpenAIResponsesModel]:
+    """The SDK's Responses model, sending through `RuntimeClient` and passing the run loop's
+    items on uncopied (built on first use)."""
 
-    class RuntimeResponsesModel(OpenAIResponsesModel):
-        def _get_client(self) -> AsyncOpenAI:
-            return RuntimeClient(super()._get_client())  # type: ignore[return-value]
+    class RuntimeResponsesModel(_compat.responses_model_base()):  # type: ignore[misc]
+        def wrap_client(self, client: AsyncOpenAI) -> RuntimeClient:
+            return RuntimeClient(client)
 
-        def _build_response_create_kwargs(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        def request_input(self, value: object) -> list[Any] | None:
             # The SDK copies the whole transcript into plain JSON values twice per request
-            # (`_to_dump_compatible`, recursive, pure Python). The run loop's items are plain
-            # JSON already: they go on as they are, and `RuntimeClient` checks that while it
-            # serialises them (see `clients.PlainInput`). Anything else goes the SDK's way.
-            items = request_input(kwargs.get("input")) if "input" in kwargs else None
-            if items is None or not _sdk_debug_logging_off():
-                return super()._build_response_create_kwargs(*args, **kwargs)
-            create_kwargs = super()._build_response_create_kwargs(*args, **{**kwargs, "input": []})
-            create_kwargs["input"] = items
-            return create_kwargs
+            # (recursive, pure Python). The run loop's items are plain JSON already: they go on
+            # as they are, and `RuntimeClient` checks that while it serialises them (see
+            # `client.PlainInput`). Anything else goes the SDK's way.
+            return request_input(value)
 
     return RuntimeResponsesModel
 
 
-def _sdk_debug_logging_off() -> bool:
-    """Whether the SDK leaves request bodies out of its debug log (its default)."""
-    from agents import _debug
-
-    return bool(_debug.DONT_LOG_MODEL_DATA)
-
-
 @functools.cache
-def _chat_model_class() -> type[OpenAIChatCompletionsModel]:
-    """The SDK's chat model, sending through `RuntimeClient` (built on first use)."""
-    from agents import OpenAIChatCompletionsModel
+def chat_model_class() -> type[OpenAIChatCompletionsModel]:
+    """The SDK's Chat Completions model, sending through `RuntimeClient` (built on first use)."""
 
-    class RuntimeChatCompletionsModel(OpenAIChatCompletionsModel):
-        def _get_client(self) -> AsyncOpenAI:
-            return RuntimeClient(super()._get_client())  # type: ignore[return-value]
+    class RuntimeChatCompletionsModel(_compat.chat_model_base()):  # type: ignore[misc]
+        def wrap_client(self, client: AsyncOpenAI) -> RuntimeClient:
+            return RuntimeClient(client)
 
     return RuntimeChatCompletionsModel
 
@@ -139,8 +135,8 @@ class EmbeddedBackend:
 
     def model(self, model: str | None = None) -> Model:
         """An SDK model generating on this backend's engine."""
-        from agent_runtime.embedded import embedded_model
-        from agent_runtime.harmony import load_encoding
+        from agent_runtime.backends.embedded import embedded_model
+        from agent_runtime.backends.harmony import load_encoding
 
         engine = self.spec.engine or EngineSpec()
         return embedded_model(
@@ -171,7 +167,7 @@ def create_backend(
     if spec.kind == "vllm-embedded":
         if engine is not None:
             return EmbeddedBackend(name=name, spec=spec, engine=engine, owns_engine=False)
-        from agent_runtime.embedded import EngineOptions, VLLMEngine
+        from agent_runtime.backends.embedded import EngineOptions, VLLMEngine
 
         options = spec.engine or EngineSpec()
         VLLMEngine.check()  # say now, clearly, when vLLM or a GPU is missing

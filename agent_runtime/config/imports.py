@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import re
 import sys
 import types
 from collections.abc import Callable
@@ -18,12 +17,11 @@ from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
 from typing import Any
 
-from agent_runtime._yaml import did_you_mean
+from agent_runtime.config.schema import REFERENCE
 from agent_runtime.errors import ToolResolutionError
+from agent_runtime.text import did_you_mean
 
-_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
-REFERENCE = re.compile(rf"(?P<module>{_IDENTIFIER}(?:\.{_IDENTIFIER})*):(?P<attr>{_IDENTIFIER})")
-"""A tool reference: `package.module:function`."""
+__all__ = ["import_function"]
 _REFERENCE_FORM = "'package.module:function'"
 
 

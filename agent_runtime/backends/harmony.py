@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from openai_harmony import HarmonyEncoding
 
-__all__ = ["HarmonyUnavailableError", "load_encoding"]
+__all__ = ["CALL_TOKEN", "RETURN_TOKEN", "HarmonyUnavailableError", "load_encoding"]
+
+RETURN_TOKEN = 200002
+"""`<|return|>`: the model's final answer ends here (vLLM reports it as `stop_reason`)."""
+CALL_TOKEN = 200012
+"""`<|call|>`: a tool call ends here."""
 
 _load_lock = threading.Lock()
 
