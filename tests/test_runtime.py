@@ -32,8 +32,9 @@ from agent_runtime.results import (
 from agent_runtime.runtime import Runtime
 from agent_runtime.sessions import SessionStore
 from agent_runtime.testing import VLLM_0_21, MockVLLM, Reply, call, fault
+from tests import helpers
 
-PROJECT = Path(__file__).resolve().parent / "project" / "agents.yaml"
+PROJECT = helpers.PROJECT / "agents.yaml"
 HAIKU = "Sun over Tokyo,\ntwenty-one degrees of light,\nthe city breathes warm."
 WEATHER = '{"city": "Tokyo", "condition": "sunny", "temperature_c": 21}'
 

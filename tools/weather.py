@@ -2,7 +2,7 @@
 
 agents.yaml references them as `tools.weather:get_weather`, `tools.weather:geocode` and
 `tools.weather:current_weather`. Their parameters are exactly what the model fills in: each tool
-opens a short-lived `httpx.AsyncClient` through `_client()` and hands it to a private function
+opens a short-lived `httpx2.AsyncClient` through `_client()` and hands it to a private function
 that does the work (`_geocode`, `_current_weather`, `_get_weather`). Tests call those with a
 `MockTransport` client, or monkeypatch `_client` to drive the tools themselves.
 
@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from typing_extensions import TypedDict
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
 
 __all__ = [
     "CityWeather",
@@ -163,14 +163,14 @@ async def get_weather(city: str) -> CityWeather:
         return await _get_weather(client, city)
 
 
-def _client() -> httpx.AsyncClient:
+def _client() -> httpx2.AsyncClient:
     """A new client for one tool call; tests monkeypatch this to inject a transport."""
-    import httpx  # imported on first call: `agent-runtime validate` imports this module
+    import httpx2  # imported on first call: `agent-runtime validate` imports this module
 
-    return httpx.AsyncClient(timeout=_TIMEOUT_S)
+    return httpx2.AsyncClient(timeout=_TIMEOUT_S)
 
 
-async def _geocode(client: httpx.AsyncClient, city: str, country_code: str | None) -> Place:
+async def _geocode(client: httpx2.AsyncClient, city: str, country_code: str | None) -> Place:
     name = city.strip()
     if not name:
         raise ValueError("`city` is empty; give a city name such as 'Tokyo'")
@@ -209,7 +209,7 @@ async def _geocode(client: httpx.AsyncClient, city: str, country_code: str | Non
 
 
 async def _current_weather(
-    client: httpx.AsyncClient, latitude: float, longitude: float
+    client: httpx2.AsyncClient, latitude: float, longitude: float
 ) -> CurrentWeather:
     if not -90 <= latitude <= 90:
         raise ValueError(f"`latitude` must be between -90 and 90 degrees, not {latitude!r}")
@@ -239,7 +239,7 @@ async def _current_weather(
     )
 
 
-async def _get_weather(client: httpx.AsyncClient, city: str) -> CityWeather:
+async def _get_weather(client: httpx2.AsyncClient, city: str) -> CityWeather:
     place = await _geocode(client, city, None)
     weather = await _current_weather(client, place["latitude"], place["longitude"])
     return CityWeather(
@@ -257,22 +257,22 @@ async def _get_weather(client: httpx.AsyncClient, city: str) -> CityWeather:
 
 
 async def _get_json(
-    client: httpx.AsyncClient, url: str, params: Mapping[str, str | int | float]
+    client: httpx2.AsyncClient, url: str, params: Mapping[str, str | int | float]
 ) -> dict[str, Any]:
     """GET `url` once (no retries) and return its JSON object, or raise `WeatherServiceError`."""
-    import httpx
+    import httpx2
 
     host = urlsplit(url).hostname
     unreachable = f"the weather service at {host} could not be reached"
     try:
-        # httpx's timeout bounds each phase (connect, each read, ...); this bounds the whole.
+        # httpx2's timeout bounds each phase (connect, each read, ...); this bounds the whole.
         async with asyncio.timeout(_TIMEOUT_S):
             response = await client.get(url, params=params)
-    except (httpx.TimeoutException, TimeoutError) as exc:
+    except (httpx2.TimeoutException, TimeoutError) as exc:
         raise WeatherServiceError(f"{unreachable}: timed out after {_TIMEOUT_S:g} s") from exc
-    except httpx.ConnectError as exc:
+    except httpx2.ConnectError as exc:
         raise WeatherServiceError(f"{unreachable}: {_reason(exc, 'connection failed')}") from exc
-    except httpx.TransportError as exc:
+    except httpx2.TransportError as exc:
         raise WeatherServiceError(f"{unreachable}: {_reason(exc, 'request failed')}") from exc
     try:
         payload = response.json()
@@ -291,7 +291,7 @@ async def _get_json(
     return payload
 
 
-def _reason(exc: httpx.TransportError, default: str) -> str:
+def _reason(exc: httpx2.TransportError, default: str) -> str:
     detail = str(exc).strip()
     return f"{default} ({_brief(detail)})" if detail else default
 

@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 SUPPORTED: Mapping[str, str] = {
-    "openai": ">=3.54,<3.58",
+    "openai": ">=3.52,<3.58",
     "openai-agents": ">=0.24,<0.25",
 }
 """Distribution → the versions this module was written and tested for (pyproject.toml pins the

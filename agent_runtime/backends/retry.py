@@ -81,7 +81,7 @@ def _root(exc: BaseException) -> BaseException:
 
 
 def _broke_off(exc: BaseException) -> bool:
-    """The server closed the connection in the middle of an answer (httpx/httpcore say so)."""
+    """The server closed the connection in the middle of an answer (httpx2/httpcore say so)."""
     current: BaseException | None = exc
     for _ in range(10):
         if current is None:
@@ -114,7 +114,6 @@ def _says_something(item: Any) -> bool:
 
 def retry_cause(exc: BaseException) -> str | None:
     """Why `exc` is worth another attempt, in a few words; None when it is not."""
-    import httpx
     import httpx2
     import openai
 
@@ -144,7 +143,7 @@ def retry_cause(exc: BaseException) -> str | None:
         return None
     if _broke_off(exc):
         return f"the answer broke off ({_root(exc)})"
-    if isinstance(exc, httpx.TransportError | httpx2.TransportError):
+    if isinstance(exc, httpx2.TransportError):
         return f"the connection broke ({exc or type(exc).__name__})"
     return None
 
@@ -210,7 +209,7 @@ class _Attempts:
         return cause
 
     def final_error(self, exc: Exception, cause: str, *, budget: bool) -> BackendError:
-        import httpx
+        import httpx2
         import openai
 
         attempts = f"{self.made} attempt{'s' if self.made != 1 else ''}"
@@ -220,7 +219,7 @@ class _Attempts:
             why = "no retries: max_retries is 0"
         else:
             why = f"gave up after {attempts}"
-        unreachable = isinstance(exc, openai.APIConnectionError | httpx.ConnectError)
+        unreachable = isinstance(exc, openai.APIConnectionError | httpx2.ConnectError)
         if unreachable and not _broke_off(exc):  # an answer cut off came from a server
             return BackendUnavailableError(
                 f"cannot reach the model server of backend `{self.backend}` at {self.url} "

@@ -1,7 +1,7 @@
 """A model server seen from outside: what its URL answers, what its log says, and the words
 for each problem (`agent_runtime.launch.process` decides what to do about them).
 
-httpx is imported when a URL is probed, so importing this module costs nothing.
+httpx2 is imported when a URL is probed, so importing this module costs nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
 
     from agent_runtime.launch.plan import LaunchPlan
 
@@ -50,16 +50,16 @@ class Answer:
     served: tuple[str, ...] = ()
 
 
-async def probe(http: httpx.AsyncClient, plan: LaunchPlan) -> Answer:
+async def probe(http: httpx2.AsyncClient, plan: LaunchPlan) -> Answer:
     """`GET /health`, then `GET /v1/models`: is the backend's model served at its URL?"""
-    import httpx
+    import httpx2
 
     health = f"GET {urlsplit(plan.root_url).path}/health"
     try:
         response = await http.get(f"{plan.root_url}/health")
-    except httpx.ConnectError:
+    except httpx2.ConnectError:
         return Answer("absent")
-    except httpx.TransportError as exc:
+    except httpx2.TransportError as exc:
         return Answer("silent", f"{health}: no answer ({_why(exc)})")
     if response.status_code == 503:
         return Answer("starting", f"{health} → 503")
@@ -68,7 +68,7 @@ async def probe(http: httpx.AsyncClient, plan: LaunchPlan) -> Answer:
     models = f"GET {urlsplit(plan.base_url).path}/models"
     try:
         response = await http.get(f"{plan.base_url}/models")
-    except httpx.TransportError as exc:
+    except httpx2.TransportError as exc:
         return Answer("silent", f"{models}: no answer ({_why(exc)})")
     if response.status_code in (401, 403):
         return Answer("unauthorized", f"{models} → {response.status_code}")
@@ -82,15 +82,15 @@ async def probe(http: httpx.AsyncClient, plan: LaunchPlan) -> Answer:
     return Answer("ready")
 
 
-def _why(exc: httpx.TransportError) -> str:
-    import httpx
+def _why(exc: httpx2.TransportError) -> str:
+    import httpx2
 
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, httpx2.TimeoutException):
         return f"nothing within {PROBE_TIMEOUT_S:g} s"
     return str(exc) or type(exc).__name__
 
 
-def served_models(response: httpx.Response) -> dict[str, int | None] | None:
+def served_models(response: httpx2.Response) -> dict[str, int | None] | None:
     """A `/v1/models` answer's model names -> their max_model_len, or None when the body is
     no model list."""
     try:

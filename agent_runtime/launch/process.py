@@ -18,7 +18,7 @@ its log) or `startup_timeout_s` passes (an error; the process is stopped). Stopp
 SIGTERM to the process group and SIGKILL after a grace period; a start-up that is cancelled
 (Ctrl-C) stops the process as well.
 
-httpx is imported when a server is probed, so importing this module costs nothing.
+httpx2 is imported when a server is probed, so importing this module costs nothing.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from agent_runtime.launch.probe import (
 )
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
 
 __all__ = ["LaunchProgress", "ManagedServer", "ensure_server"]
 
@@ -215,10 +215,12 @@ async def ensure_server(
             not a server of this model; the server exited during start-up or was not ready
             within `startup_timeout_s` (both with the last lines of its log).
     """
-    import httpx
+    import httpx2
 
     headers = {"Authorization": f"Bearer {plan.api_key or 'EMPTY'}", **plan.headers}
-    async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S, headers=headers, trust_env=False) as http:
+    async with httpx2.AsyncClient(
+        timeout=PROBE_TIMEOUT_S, headers=headers, trust_env=False
+    ) as http:
         while True:
             answer = await probe(http, plan)
             if answer.kind == "ready":
@@ -243,7 +245,7 @@ async def ensure_server(
 
 
 async def _launch(
-    http: httpx.AsyncClient,
+    http: httpx2.AsyncClient,
     plan: LaunchPlan,
     lock: _PortLock,
     progress: Progress | None,
@@ -294,7 +296,7 @@ def _start(plan: LaunchPlan) -> subprocess.Popen[bytes]:
 
 
 async def _wait_ready(
-    http: httpx.AsyncClient,
+    http: httpx2.AsyncClient,
     plan: LaunchPlan,
     server: ManagedServer | None,
     progress: Progress | None,

@@ -112,6 +112,15 @@ def _validate_chat_schema(body: Mapping[str, Any]) -> None:
     check_type(api, body, "max_completion_tokens", (int,), "integer")
     check_type(api, body, "temperature", (int, float), "number")
     check_literal(api, "reasoning_effort", body.get("reasoning_effort"), _CHAT_EFFORTS)
+    stream_options = body.get("stream_options")
+    if stream_options is not None and not isinstance(stream_options, dict):
+        raise field_error(
+            api,
+            "stream_options",
+            stream_options,
+            "model_type",
+            "Input should be a valid dictionary or instance of StreamOptions",
+        )
     tools = check_type(api, body, "tools", (list,), "list")
     if tools == []:
         raise model_error(

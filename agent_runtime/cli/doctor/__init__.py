@@ -9,7 +9,7 @@ This module runs the checks in that order and renders them (lines, summary, JSON
 the checks themselves are in `checks` (reachable, health, model: plain HTTP) and `tool_call`
 (the tool calls over both APIs, and the reasoning in the answers).
 
-The OpenAI client and httpx are imported inside the command, so `agent-runtime --help` stays fast.
+The OpenAI client and httpx2 are imported inside the command, so `agent-runtime --help` stays fast.
 """
 
 from __future__ import annotations
@@ -236,11 +236,11 @@ def _report(reports: list[tuple[Target, list[Check]]]) -> dict[str, Any]:
 
 async def _diagnose(target: Target) -> AsyncIterator[Check]:
     """Run the checks against one backend's server, yielding each outcome as it is known."""
-    import httpx
+    import httpx2
     from openai import AsyncOpenAI
 
     headers = {**target.headers, "Authorization": f"Bearer {target.api_key}"}
-    async with httpx.AsyncClient(timeout=target.timeout_s, headers=headers) as http:
+    async with httpx2.AsyncClient(timeout=target.timeout_s, headers=headers) as http:
         reachable, health = await check_server(http, target)
         yield reachable
         if reachable.blocks is not None:

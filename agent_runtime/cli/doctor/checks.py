@@ -3,9 +3,9 @@
 A `Check` is one line of the report: passed, failed (required or a warning) or not run. A
 `Target` is a backend with the command-line overrides applied; it knows which checks its
 backend depends on and words the fixes that name its settings. `check_server` and `check_model`
-make the first three checks (reachable, health, model) with an httpx client the caller opens.
+make the first three checks (reachable, health, model) with an httpx2 client the caller opens.
 
-httpx is imported inside the functions, so that importing this module costs nothing.
+httpx2 is imported inside the functions, so that importing this module costs nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from agent_runtime.launch.probe import served_models
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
 
 __all__ = ["CHECKS", "Api", "Check", "Target", "check_model", "check_server"]
 
@@ -117,14 +117,14 @@ class Target:
         )
 
 
-async def check_server(http: httpx.AsyncClient, target: Target) -> tuple[Check, Check | None]:
+async def check_server(http: httpx2.AsyncClient, target: Target) -> tuple[Check, Check | None]:
     """The reachable and health checks, from one `GET /health`; no health check when unreachable."""
-    import httpx
+    import httpx2
 
     where = f"GET {urlsplit(target.root).path}/health"
     try:
         response = await http.get(f"{target.root}/health")
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol) as exc:
+    except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.UnsupportedProtocol) as exc:
         why = _why(exc, target, "no connection")
         fix = (
             f"start vLLM ({target.serve_command()}), or point backend '{target.name}' at a "
@@ -137,7 +137,7 @@ async def check_server(http: httpx.AsyncClient, target: Target) -> tuple[Check, 
             fix=fix,
             blocks="server unreachable",
         ), None
-    except httpx.HTTPError as exc:
+    except httpx2.HTTPError as exc:
         reachable = Check(name="reachable", ok=True, detail=f"connected to {target.root}")
         fix = "the server accepts connections but does not answer: see its log, restart it"
         detail = f"{where}: {_why(exc, target)}"
@@ -162,23 +162,23 @@ async def check_server(http: httpx.AsyncClient, target: Target) -> tuple[Check, 
     return reachable, Check(name="health", ok=False, detail=detail, fix=fix, required=required)
 
 
-def _why(exc: httpx.HTTPError, target: Target, timed_out: str = "no answer") -> str:
-    """An httpx failure in words; a timeout says how long it waited."""
-    import httpx
+def _why(exc: httpx2.HTTPError, target: Target, timed_out: str = "no answer") -> str:
+    """An httpx2 failure in words; a timeout says how long it waited."""
+    import httpx2
 
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, httpx2.TimeoutException):
         return f"{timed_out} within {target.timeout_s:g} s"
     return str(exc) or type(exc).__name__
 
 
-async def check_model(http: httpx.AsyncClient, target: Target) -> Check:
+async def check_model(http: httpx2.AsyncClient, target: Target) -> Check:
     """The model check: `GET /v1/models` lists the backend's model."""
-    import httpx
+    import httpx2
 
     where = f"GET {target.path('/models')}"
     try:
         response = await http.get(target.base_url.rstrip("/") + "/models")
-    except httpx.HTTPError as exc:
+    except httpx2.HTTPError as exc:
         return Check(
             name="model",
             ok=False,

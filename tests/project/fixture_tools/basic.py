@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import httpx
+import httpx2
 from agents import RunContextWrapper
 
 _meetings: dict[str, asyncio.Event] = {}
@@ -104,7 +104,7 @@ async def hang(marker: str) -> str:
     """
     root = os.environ["MOCK_URL"].removesuffix("/v1")
     try:
-        async with httpx.AsyncClient() as client:
+        async with httpx2.AsyncClient() as client:
             await client.get(f"{root}/health")
         await asyncio.sleep(600)
     except asyncio.CancelledError:

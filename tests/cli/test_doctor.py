@@ -1,0 +1,665 @@
+"""`agent-runtime doctor` against the mock vLLM server, well configured and misconfigured."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from agent_runtime.cli import cli
+from agent_runtime.testing import VLLM_0_21, Fault, MockVLLM, Reply, call, fault
+from tests import helpers
+
+ROOT = helpers.ROOT
+MODEL = "openai/gpt-oss-20b"
+GOOD = Reply(reasoning="The user wants the time; call get_time.", calls=[call("get_time")])
+SERVE = (
+    "vllm serve openai/gpt-oss-20b --tool-call-parser openai --enable-auto-tool-choice "
+    "--reasoning-parser openai_gptoss"
+)
+PARSER_FIX = "start vLLM with --tool-call-parser openai --enable-auto-tool-choice"
+REASONING_FIX = (
+    "gpt-oss on vLLM always returns its reasoning: start vLLM with --reasoning-parser "
+    "openai_gptoss and upgrade vLLM (>= 0.10.2)"
+)
+
+Factory = Callable[..., MockVLLM]
+
+
+def write_config(
+    tmp_path: Path, url: str, *, api: str = "responses", extra: str = "", backends: str = ""
+) -> Path:
+    path = tmp_path / "agents.yaml"
+    path.write_text(
+        "version: 1\n"
+        "backends:\n"
+        "  local:\n"
+        f"    api: {api}\n"
+        f"    base_url: {url}\n"
+        f"    model: {MODEL}\n"
+        "    max_retries: 0\n"
+        f"{extra}"
+        f"{backends}"
+        "agents:\n"
+        "  clock:\n"
+        "    instructions: Tell the time.\n"
+        "    backend: local\n"
+    )
+    return path
+
+
+def doctor(config: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["doctor", "-c", str(config), *args])
+
+
+def header(url: str, api: str = "responses", name: str = "local", model: str = MODEL) -> str:
+    return f"Backend '{name}' (api: {api}, model: {model}) at {url}\n"
+
+
+def reachable(mock: MockVLLM) -> str:
+    return (
+        f"✓ reachable — connected to {mock.root_url}\n"
+        "✓ health — GET /health → 200\n"
+        f"✓ model — {MODEL} is served (max_model_len 131072)\n"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def passing(mock: MockVLLM, api: str = "responses") -> str:
+    return (
+        header(mock.url, api)
+        + reachable(mock)
+        + "✓ responses tool call — function_call get_time({})\n"
+        "✓ chat tool call — tool_calls get_time({})\n"
+        "✓ reasoning — responses: a reasoning item with reasoning_text; chat: message.reasoning\n"
+        "All 6 checks passed.\n"
+    )
+
+
+# -- a well configured server ---------------------------------------------------------------
+
+
+def test_all_checks_pass(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    mock = mock_vllm_factory([GOOD, GOOD])
+    result = doctor(write_config(tmp_path, mock.url))
+    assert result.exit_code == 0
+    assert result.output == passing(mock)
+    mock.assert_script_consumed()
+    assert [(r.method, r.path) for r in mock.requests] == [
+        ("GET", "/health"),
+        ("GET", "/v1/models"),
+        ("POST", "/v1/responses"),
+        ("POST", "/v1/chat/completions"),
+    ]
+    assert {r.headers["authorization"] for r in mock.requests} == {"Bearer EMPTY"}
+    responses, chat = (r.json for r in mock.model_requests)
+    tool = {
+        "type": "function",
+        "name": "get_time",
+        "description": "Get the current time.",
+        "parameters": {
+            "type": "object",
+            "properties": {},
+            "required": [],
+            "additionalProperties": False,
+        },
+    }
+    assert responses == {
+        "model": MODEL,
+        "input": "What time is it? Use the get_time tool.",
+        "instructions": (
+            "This is a connectivity check. Call the get_time tool once; do not answer in text."
+        ),
+        "max_output_tokens": 2048,
+        "reasoning": {"effort": "low"},
+        "store": False,
+        "tools": [{**tool, "strict": True}],
+    }
+    assert chat["messages"][0]["role"] == "system"
+    assert chat["tools"] == [
+        {"type": "function", "function": {k: v for k, v in tool.items() if k != "type"}}
+    ]
+    assert chat["reasoning_effort"] == "low"
+
+
+def test_chat_backend_passes_and_runs_as_a_subprocess(
+    tmp_path: Path, mock_vllm_factory: Factory
+) -> None:
+    mock = mock_vllm_factory(default=GOOD)
+    config = write_config(tmp_path, mock.url, api="chat_completions")
+    process = subprocess.run(
+        [sys.executable, "-m", "agent_runtime", "doctor", "-c", str(config), "--timeout", "10"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert (process.returncode, process.stderr) == (0, "")
+    assert process.stdout == passing(mock, "chat_completions")
+
+
+# -- misconfigured servers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("api", "mark", "fix", "summary", "code"),
+    [
+        pytest.param(
+            "responses",
+            "!",
+            f"{PARSER_FIX} (needed only by backends with api: chat_completions)",
+            "Required checks passed; 1 warning.",
+            0,
+            id="responses-backend-warns",
+        ),
+        pytest.param(
+            "chat_completions", "✗", PARSER_FIX, "1 check failed.", 1, id="chat-backend-fails"
+        ),
+    ],
+)
+def test_chat_tool_parser_missing(
+    tmp_path: Path,
+    mock_vllm_factory: Factory,
+    api: str,
+    mark: str,
+    fix: str,
+    summary: str,
+    code: int,
+) -> None:
+    mock = mock_vllm_factory(default=GOOD, profile=VLLM_0_21.but(chat_tool_parser=False))
+    result = doctor(write_config(tmp_path, mock.url, api=api))
+    assert result.output == (
+        header(mock.url, api)
+        + reachable(mock)
+        + "✓ responses tool call — function_call get_time({})\n"
+        f"{mark} chat tool call — no tool_calls (finish_reason 'stop', content null)\n"
+        f"  fix: {fix}\n"
+        "✓ reasoning — responses: a reasoning item with reasoning_text; chat: message.reasoning\n"
+        f"{summary}\n"
+    )
+    assert result.exit_code == code
+
+
+def test_tool_json_in_the_text(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    text = '{"name": "get_time", "arguments": {}}'
+    mock = mock_vllm_factory(default=Reply(reasoning="Call get_time.", final=text))
+    result = doctor(write_config(tmp_path, mock.url))
+    assert result.output == (
+        header(mock.url)
+        + reachable(mock)
+        + f"✗ responses tool call — no function_call; the call is in the answer text: '{text}'\n"
+        "  fix: the server did not parse the model's tool call: serve gpt-oss on vLLM >= 0.10.2 "
+        "(its Responses API parses gpt-oss calls with no extra flags)\n"
+        f"! chat tool call — no tool_calls; the call is in the content: '{text}'\n"
+        f"  fix: {PARSER_FIX} (needed only by backends with api: chat_completions)\n"
+        "✓ reasoning — responses: a reasoning item with reasoning_text; chat: message.reasoning\n"
+        "1 check failed, 1 warning.\n"
+    )
+    assert result.exit_code == 1
+
+
+def test_model_answers_in_text(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    mock = mock_vllm_factory(default=Reply(reasoning="Just answer.", final="It is noon."))
+    result = doctor(write_config(tmp_path, mock.url, api="chat_completions"))
+    assert result.output == (
+        header(mock.url, "chat_completions")
+        + reachable(mock)
+        + "! responses tool call — no function_call; the model answered in text: 'It is noon.'\n"
+        "  fix: gpt-oss calls a tool it is told to call: make sure the server runs gpt-oss, and "
+        "run doctor again (a sampled model may skip a call now and then) "
+        "(needed only by backends with api: responses)\n"
+        "✗ chat tool call — no tool_calls (finish_reason 'stop', content 'It is noon.')\n"
+        f"  fix: {PARSER_FIX}\n"
+        "✓ reasoning — responses: a reasoning item with reasoning_text; chat: message.reasoning\n"
+        "1 check failed, 1 warning.\n"
+    )
+    assert result.exit_code == 1
+
+
+def test_reasoning_missing(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    mock = mock_vllm_factory(default=Reply(calls=[call("get_time")]))
+    result = doctor(write_config(tmp_path, mock.url))
+    assert result.output == (
+        header(mock.url) + reachable(mock) + "✓ responses tool call — function_call get_time({})\n"
+        "✓ chat tool call — tool_calls get_time({})\n"
+        "✗ reasoning — responses: no reasoning item with reasoning_text; "
+        "chat: no reasoning in the message\n"
+        f"  fix: {REASONING_FIX}\n"
+        "1 check failed.\n"
+    )
+    assert result.exit_code == 1
+
+
+LEGACY = "✗ reasoning — responses: a reasoning item with reasoning_text; " + (
+    "chat: message.reasoning_content (vLLM < 0.11.1)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("api", "extra", "lines", "code"),
+    [
+        pytest.param(
+            "chat_completions",
+            "",
+            LEGACY + "  fix: set `reasoning_field: reasoning_content` on backend 'local' so "
+            "reasoning goes back where this vLLM reads it, or upgrade vLLM\n"
+            "1 check failed.\n",
+            1,
+            id="chat-backend-must-set-reasoning_field",
+        ),
+        pytest.param(
+            "chat_completions",
+            "    reasoning_field: reasoning_content\n",
+            LEGACY.replace("✗", "✓") + "All 6 checks passed.\n",
+            0,
+            id="chat-backend-with-reasoning_field",
+        ),
+        pytest.param(
+            "responses",
+            "",
+            LEGACY.replace("✗", "!")
+            + "  fix: set `reasoning_field: reasoning_content` on backend 'local' so "
+            "reasoning goes back where this vLLM reads it, or upgrade vLLM "
+            "(needed only by backends with api: chat_completions)\n"
+            "Required checks passed; 1 warning.\n",
+            0,
+            id="responses-backend-warns",
+        ),
+    ],
+)
+def test_reasoning_content_of_old_vllm(
+    tmp_path: Path, mock_vllm_factory: Factory, api: str, extra: str, lines: str, code: int
+) -> None:
+    profile = VLLM_0_21.but(chat_reasoning_field="reasoning_content")
+    mock = mock_vllm_factory(default=GOOD, profile=profile)
+    result = doctor(write_config(tmp_path, mock.url, api=api, extra=extra))
+    assert result.output == (
+        header(mock.url, api)
+        + reachable(mock)
+        + "✓ responses tool call — function_call get_time({})\n"
+        "✓ chat tool call — tool_calls get_time({})\n" + lines
+    )
+    assert result.exit_code == code
+
+
+def test_reasoning_field_set_for_a_new_vllm(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    mock = mock_vllm_factory(default=GOOD)
+    extra = "    reasoning_field: reasoning_content\n"
+    result = doctor(write_config(tmp_path, mock.url, api="chat_completions", extra=extra))
+    assert result.output.splitlines()[-3:] == [
+        "✗ reasoning — responses: a reasoning item with reasoning_text; chat: message.reasoning",
+        "  fix: remove `reasoning_field: reasoning_content` from backend 'local': "
+        "this vLLM reads `reasoning`",
+        "1 check failed.",
+    ]
+    assert result.exit_code == 1
+
+
+def test_model_not_served(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    mock = mock_vllm_factory(default=GOOD, served_model_names=["gpt-oss", "oss"])
+    config = write_config(tmp_path, mock.url)
+    result = doctor(config)
+    assert result.output == (
+        header(mock.url) + f"✓ reachable — connected to {mock.root_url}\n"
+        "✓ health — GET /health → 200\n"
+        f"✗ model — '{MODEL}' is not served; the server serves 'gpt-oss', 'oss'\n"
+        "  fix: set `model:` of backend 'local' to 'gpt-oss' or 'oss' (or pass --model), "
+        f"or start vLLM with --served-model-name {MODEL}\n"
+        "- responses tool call — not run: the model is not served\n"
+        "- chat tool call — not run: the model is not served\n"
+        "- reasoning — not run: the model is not served\n"
+        "1 check failed, 3 not run.\n"
+    )
+    assert result.exit_code == 1
+    assert mock.model_requests == []
+    # --model points the check at a served name.
+    result = doctor(config, "--model", "gpt-oss")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(header(mock.url, model="gpt-oss"))
+    assert "✓ model — gpt-oss is served (max_model_len 131072)\n" in result.output
+
+
+def test_unreachable_server(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    config = write_config(tmp_path, url)
+    result = doctor(config)
+    assert result.output == (
+        header(url) + f"✗ reachable — cannot connect to {url}: All connection attempts failed\n"
+        f"  fix: start vLLM ({SERVE}), or point backend 'local' at a running server "
+        f"(`base_url:` in {config}, or --base-url)\n"
+        "- health — not run: server unreachable\n"
+        "- model — not run: server unreachable\n"
+        "- responses tool call — not run: server unreachable\n"
+        "- chat tool call — not run: server unreachable\n"
+        "- reasoning — not run: server unreachable\n"
+        "1 check failed, 5 not run.\n"
+    )
+    assert result.exit_code == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        pytest.param((), "the server wants an API key (api_key is EMPTY)", id="no-key"),
+        pytest.param(("--api-key", "wrong"), "the API key was rejected", id="wrong-key"),
+    ],
+)
+def test_api_key_rejected(
+    tmp_path: Path, mock_vllm_factory: Factory, args: tuple[str, ...], why: str
+) -> None:
+    mock = mock_vllm_factory(default=GOOD, api_key="sekrit")
+    config = write_config(tmp_path, mock.url)
+    result = doctor(config, *args)
+    assert result.output == (
+        header(mock.url) + f"✓ reachable — connected to {mock.root_url}\n"
+        "✓ health — GET /health → 200\n"
+        f"✗ model — GET /v1/models → 401: {why}\n"
+        f"  fix: set `api_key:` of backend 'local' in {config} (or pass --api-key) to a key "
+        "vLLM was started with (vllm serve ... --api-key KEY)\n"
+        "- responses tool call — not run: the API key was rejected\n"
+        "- chat tool call — not run: the API key was rejected\n"
+        "- reasoning — not run: the API key was rejected\n"
+        "1 check failed, 3 not run.\n"
+    )
+    assert result.exit_code == 1
+
+
+def test_api_key_from_the_command_line(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    mock = mock_vllm_factory(default=GOOD, api_key="sekrit")
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    result = doctor(config, "--base-url", mock.url, "--api-key", "sekrit")
+    assert result.exit_code == 0
+    assert result.output == passing(mock)
+    assert {r.headers["authorization"] for r in mock.requests} == {"Bearer sekrit"}
+
+
+def test_server_errors(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    mock = mock_vllm_factory(default=fault(status=500))
+    result = doctor(write_config(tmp_path, mock.url))
+    fix = (
+        "the server failed: see the vLLM log (a HarmonyError there is vllm#23567: retry, "
+        "keep vLLM and openai-harmony current)"
+    )
+    assert result.output == (
+        header(mock.url)
+        + reachable(mock)
+        + "✗ responses tool call — POST /v1/responses → 500: Internal server error\n"
+        f"  fix: {fix}\n"
+        "! chat tool call — POST /v1/chat/completions → 500: Internal server error\n"
+        f"  fix: {fix} (needed only by backends with api: chat_completions)\n"
+        "- reasoning — not run: no answer to look at\n"
+        "1 check failed, 1 warning, 1 not run.\n"
+    )
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "lines"),
+    [
+        pytest.param(
+            fault(empty_incomplete=True),
+            [
+                "✗ responses tool call — no function_call and no text (status 'incomplete')",
+                "  fix: the model produced nothing usable: see the vLLM log",
+                "! chat tool call — no tool_calls (finish_reason 'length')",
+                "  fix: the model stopped before calling the tool: see the vLLM log "
+                "(needed only by backends with api: chat_completions)",
+            ],
+            id="empty-output",
+        ),
+        pytest.param(
+            Reply(reasoning="Weather!", calls=[call("get_weather", city="Oslo")]),
+            [
+                "✗ responses tool call — a function_call to a tool that was not offered: "
+                'get_weather({"city":"Oslo"})',
+                "  fix: make sure the server runs gpt-oss; upgrade vLLM (>= 0.21 is known to work)",
+                "! chat tool call — tool_calls for a tool that was not offered: "
+                'get_weather({"city": "Oslo"})',
+                "  fix: make sure the server runs gpt-oss; upgrade vLLM (>= 0.21 is known to work) "
+                "(needed only by backends with api: chat_completions)",
+            ],
+            id="another-tool",
+        ),
+        pytest.param(
+            fault(status=404, message="Not Found"),
+            [
+                "✗ responses tool call — POST /v1/responses → 404: Not Found",
+                "  fix: a router or proxy in front of vLLM may not pass this endpoint on "
+                "(vllm#22403): point base_url at vLLM itself",
+                "! chat tool call — POST /v1/chat/completions → 404: Not Found",
+                "  fix: a router or proxy in front of vLLM may not pass this endpoint on "
+                "(vllm#22403): point base_url at vLLM itself "
+                "(needed only by backends with api: chat_completions)",
+            ],
+            id="no-such-endpoint",
+        ),
+        pytest.param(
+            fault(status=400, message="bad field"),
+            [
+                "✗ responses tool call — POST /v1/responses → 400: bad field",
+                "  fix: vLLM refused the request: upgrade vLLM (>= 0.21 is known to work)",
+                "! chat tool call — POST /v1/chat/completions → 400: bad field",
+                "  fix: vLLM refused the request: upgrade vLLM (>= 0.21 is known to work) "
+                "(needed only by backends with api: chat_completions)",
+            ],
+            id="refused",
+        ),
+    ],
+)
+def test_round_trips_that_go_wrong(
+    tmp_path: Path, mock_vllm_factory: Factory, reply: Reply, lines: list[str]
+) -> None:
+    mock = mock_vllm_factory(default=reply)
+    result = doctor(write_config(tmp_path, mock.url))
+    assert result.output.splitlines()[4:8] == lines
+    assert result.exit_code == 1
+
+
+def test_connection_lost_during_a_round_trip(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    mock = mock_vllm_factory([fault(drop_connection=True), GOOD])
+    result = doctor(write_config(tmp_path, mock.url))
+    line, fix = result.output.splitlines()[4:6]
+    assert line.startswith("✗ responses tool call — POST /v1/responses: connection failed (")
+    assert fix == "  fix: see the vLLM log: did the server stop?"
+    assert result.exit_code == 1
+
+
+def test_slow_model_times_out(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    slow = Reply(reasoning="Slow.", calls=[call("get_time")], fault=Fault(delay_s=30))
+    mock = mock_vllm_factory([slow, GOOD])
+    result = doctor(write_config(tmp_path, mock.url), "--timeout", "0.5")
+    assert result.output.splitlines()[4:7] == [
+        "✗ responses tool call — POST /v1/responses: no answer within 0.5 s",
+        "  fix: the model may be loading or the GPUs busy: see the vLLM log, or allow more "
+        "time with --timeout",
+        "✓ chat tool call — tool_calls get_time({})",
+    ]
+    assert result.output.splitlines()[-2:] == [
+        "✓ reasoning — responses: no answer; chat: message.reasoning",
+        "1 check failed.",
+    ]
+    assert result.exit_code == 1
+
+
+def test_base_url_without_v1(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    mock = mock_vllm_factory(default=GOOD)
+    result = doctor(write_config(tmp_path, mock.root_url))
+    assert result.output == (
+        header(mock.root_url) + f"✓ reachable — connected to {mock.root_url}\n"
+        "✓ health — GET /health → 200\n"
+        "✗ model — GET /models → 404\n"
+        f"  fix: set `base_url:` of backend 'local' to {mock.url} (vLLM serves the API under /v1)\n"
+        "- responses tool call — not run: GET /models failed\n"
+        "- chat tool call — not run: GET /models failed\n"
+        "- reasoning — not run: GET /models failed\n"
+        "1 check failed, 3 not run.\n"
+    )
+    assert result.exit_code == 1
+
+
+def test_server_without_health(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    # base_url one /v1 too deep: the root is then /v1, which has no /health.
+    mock = mock_vllm_factory(default=GOOD)
+    result = doctor(write_config(tmp_path, mock.url + "/v1"))
+    assert result.output.splitlines()[1:5] == [
+        f"✓ reachable — connected to {mock.url}",
+        "✗ health — GET /v1/health → 404: this server has no /health; is it vLLM?",
+        "  fix: point `base_url:` at vLLM's root URL plus /v1, e.g. http://localhost:8000/v1",
+        "✗ model — GET /v1/v1/models → 404",
+    ]
+    assert result.exit_code == 1
+
+
+# -- output and options ---------------------------------------------------------------------
+
+
+def test_json(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    mock = mock_vllm_factory(default=GOOD, profile=VLLM_0_21.but(chat_tool_parser=False))
+    result = doctor(write_config(tmp_path, mock.url, api="chat_completions"), "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.output) == {
+        "ok": False,
+        "backends": [
+            {
+                "backend": "local",
+                "api": "chat_completions",
+                "base_url": mock.url,
+                "model": MODEL,
+                "ok": False,
+                "checks": [
+                    {
+                        "name": "reachable",
+                        "ok": True,
+                        "required": True,
+                        "detail": f"connected to {mock.root_url}",
+                        "fix": None,
+                    },
+                    {
+                        "name": "health",
+                        "ok": True,
+                        "required": True,
+                        "detail": "GET /health → 200",
+                        "fix": None,
+                    },
+                    {
+                        "name": "model",
+                        "ok": True,
+                        "required": True,
+                        "detail": f"{MODEL} is served (max_model_len 131072)",
+                        "fix": None,
+                    },
+                    {
+                        "name": "responses tool call",
+                        "ok": True,
+                        "required": False,
+                        "detail": "function_call get_time({})",
+                        "fix": None,
+                    },
+                    {
+                        "name": "chat tool call",
+                        "ok": False,
+                        "required": True,
+                        "detail": "no tool_calls (finish_reason 'stop', content null)",
+                        "fix": PARSER_FIX,
+                    },
+                    {
+                        "name": "reasoning",
+                        "ok": True,
+                        "required": True,
+                        "detail": (
+                            "responses: a reasoning item with reasoning_text; "
+                            "chat: message.reasoning"
+                        ),
+                        "fix": None,
+                    },
+                ],
+            }
+        ],
+    }
+
+
+def test_json_of_an_unreachable_server(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    result = doctor(write_config(tmp_path, url), "--json")
+    assert result.exit_code == 3
+    report = json.loads(result.output)
+    assert report["ok"] is False
+    checks = report["backends"][0]["checks"]
+    assert [(c["name"], c["ok"], c["required"]) for c in checks] == [
+        ("reachable", False, True),
+        ("health", None, True),
+        ("model", None, True),
+        ("responses tool call", None, True),
+        ("chat tool call", None, False),
+        ("reasoning", None, True),
+    ]
+
+
+def test_every_backend_in_turn_or_one(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    mock = mock_vllm_factory(default=GOOD)
+    down = f"http://127.0.0.1:{free_port()}/v1"
+    other = f"  remote:\n    base_url: {down}\n    model: {MODEL}\n    max_retries: 0\n"
+    config = write_config(tmp_path, mock.url, backends=other)
+    result = doctor(config)
+    assert result.output.startswith(passing(mock) + "\n" + header(down, name="remote"))
+    assert result.output.endswith("1 check failed, 5 not run.\n")
+    assert result.exit_code == 3
+    result = doctor(config, "--backend", "local")
+    assert (result.exit_code, result.output) == (0, passing(mock))
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        pytest.param("locl", "Error: unknown backend 'locl'. Did you mean 'local'?\n", id="close"),
+        pytest.param("zzz", "Error: unknown backend 'zzz' (declared: 'local')\n", id="far"),
+    ],
+)
+def test_unknown_backend(tmp_path: Path, name: str, message: str) -> None:
+    result = doctor(write_config(tmp_path, "http://127.0.0.1:9/v1"), "--backend", name)
+    assert (result.exit_code, result.output) == (2, message)
+
+
+def test_missing_config(tmp_path: Path) -> None:
+    result = doctor(tmp_path / "nope.yaml")
+    assert result.exit_code == 2
+    assert result.output.startswith(f"Error: no agents.yaml at {tmp_path / 'nope.yaml'}.")
+
+
+def test_help_documents_checks_and_exit_codes() -> None:
+    result = CliRunner().invoke(cli, ["doctor", "--help"])
+    assert result.exit_code == 0
+    assert "responses tool call  POST /v1/responses" in result.output
+    assert "Exit codes: 0 every required check passed; 1 a check failed; 3 a server is" in (
+        result.output
+    )
+    assert "--timeout SECONDS" in result.output
+
+
+def test_in_process_backends_are_not_servers(tmp_path: Path, mock_vllm_factory: Factory) -> None:
+    mock = mock_vllm_factory([GOOD, GOOD])
+    gpu = "  gpu: {kind: vllm-embedded, model: openai/gpt-oss-20b}\n"
+    config = write_config(tmp_path, mock.url, backends=gpu)
+    result = doctor(config)
+    assert (result.exit_code, result.stdout) == (0, passing(mock))
+    assert result.stderr == "Backend 'gpu' runs vLLM in this process: not checked.\n"
+    only = doctor(config, "--backend", "gpu")
+    assert only.exit_code == 2
+    assert only.stderr == (
+        "Error: backend 'gpu' runs vLLM in this process (kind vllm-embedded), so there is no "
+        "server to check; pass --base-url to check a server for it instead\n"
+    )

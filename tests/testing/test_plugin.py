@@ -1,0 +1,125 @@
+"""The pytest plugin, as a user's test suite sees it (run with pytester)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+INI = """
+[pytest]
+asyncio_mode = auto
+asyncio_default_fixture_loop_scope = function
+filterwarnings = error
+"""
+
+
+def run(pytester: pytest.Pytester, source: str, *args: str, ini: str = INI) -> pytest.RunResult:
+    """Run a user's test file in a fresh interpreter (this suite's own guard stays out of it)."""
+    pytester.makeini(ini)
+    pytester.makepyfile(source)
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+
+
+def test_fixture_in_sync_and_async_tests(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        from openai import AsyncOpenAI, OpenAI
+        from agent_runtime.testing import MockVLLM, Reply, call
+
+        def test_sync(mock_vllm: MockVLLM) -> None:
+            mock_vllm.add(Reply(reasoning="r", final="hello"))
+            with OpenAI(base_url=mock_vllm.url, api_key="x") as client:
+                answer = client.responses.create(model="openai/gpt-oss-20b", input="hi")
+            assert answer.output_text == "hello"
+            mock_vllm.assert_script_consumed()
+
+        async def test_async(mock_vllm: MockVLLM) -> None:
+            mock_vllm.add(Reply(final="async hello"))
+            async with AsyncOpenAI(base_url=mock_vllm.url, api_key="x") as client:
+                answer = await client.chat.completions.create(
+                    model="openai/gpt-oss-20b", messages=[{"role": "user", "content": "hi"}]
+                )
+            assert answer.choices[0].message.content == "async hello"
+        """,
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_marker_configures_the_fixture_and_factory_makes_more(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        import httpx2
+        import pytest
+        from agent_runtime.testing import LATEST, MockVLLM, Reply
+
+        @pytest.mark.mock_vllm(profile=LATEST, api_key="k", script=[Reply(final="one")])
+        def test_marker(mock_vllm: MockVLLM, mock_vllm_factory) -> None:
+            assert httpx2.get(mock_vllm.root_url + "/version").json() == {"version": "0.29.0"}
+            headers = {"Authorization": "Bearer k"}
+            body = httpx2.post(mock_vllm.url + "/responses", json={"input": "x"}, headers=headers)
+            assert body.json()["output"][0]["content"][0]["text"] == "one"
+            other = mock_vllm_factory([Reply(final="two")])
+            assert other.port != mock_vllm.port
+        """,
+    )
+    result.assert_outcomes(passed=1)
+
+
+GUARDED = """
+import socket
+import pytest
+
+def test_reaches_out() -> None:
+    with socket.socket() as s:
+        s.settimeout(0.01)
+        s.connect(("10.255.255.1", 80))
+
+def test_resolves_a_name() -> None:
+    socket.getaddrinfo("example.com", 443)
+
+def test_loopback_is_fine() -> None:
+    with socket.socket() as server, socket.socket() as client:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        client.connect(server.getsockname())
+    socket.getaddrinfo("localhost", 80)
+
+@pytest.mark.allow_network
+def test_allowed() -> None:
+    assert socket.socket.connect.__qualname__ == "socket.connect"
+"""
+
+
+def test_network_guard_from_ini(pytester: pytest.Pytester) -> None:
+    result = run(pytester, GUARDED, ini=INI + "agent_runtime_block_network = true\n")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*NetworkBlockedError: test_network_guard_from_ini.py::test_reaches_out tried to reach "
+            "'10.255.255.1': tests may only use loopback (127.0.0.1). Use the mock_vllm fixture, "
+            "or mark the test with @pytest.mark.allow_network.",
+            "*NetworkBlockedError: test_network_guard_from_ini.py::test_resolves_a_name tried to "
+            "reach 'example.com'*",
+        ]
+    )
+
+
+def test_network_guard_from_the_command_line(pytester: pytest.Pytester) -> None:
+    result = run(pytester, GUARDED, "--block-network", "-k", "reaches_out or allowed")
+    result.assert_outcomes(passed=1, failed=1, deselected=2)
+
+
+def test_network_guard_is_off_by_default(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        import socket
+
+        def test_not_patched() -> None:
+            assert socket.socket.connect.__qualname__ == "socket.connect"
+        """,
+    )
+    result.assert_outcomes(passed=1)
