@@ -176,6 +176,7 @@ class _Responses:
     # The SDK streams through `with_streaming_response` when it exists; without it, it calls
     # `create(stream=True)`, which comes through the fast path below.
     with_streaming_response = None
+    __slots__ = ("_client",)
 
     def __init__(self, client: AsyncOpenAI) -> None:
         self._client = client
@@ -188,6 +189,8 @@ class _Responses:
 
 
 class _Completions:
+    __slots__ = ("_client",)
+
     def __init__(self, client: AsyncOpenAI) -> None:
         self._client = client
 
@@ -204,12 +207,16 @@ class _Completions:
 
 
 class _Chat:
+    __slots__ = ("completions",)
+
     def __init__(self, client: AsyncOpenAI) -> None:
         self.completions = _Completions(client)
 
 
 class RuntimeClient:
     """What the SDK's models use of an `AsyncOpenAI` client (see the module docstring)."""
+
+    __slots__ = ("chat", "client", "responses")
 
     def __init__(self, client: AsyncOpenAI) -> None:
         self.client = client
