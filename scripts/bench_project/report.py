@@ -32,6 +32,7 @@ class Verdict:
     target: str
     holds: bool | None  # None: not measured in this run
     detail: str
+    timed: bool = True  # False: not a matter of speed, so `--check` holds the run to it
 
     @property
     def word(self) -> str:
