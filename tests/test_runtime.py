@@ -28,7 +28,7 @@ from agent_runtime.results import (
 )
 from agent_runtime.runtime import Runtime
 from agent_runtime.sessions import SessionStore
-from agent_runtime.testing import VLLM_0_21, MockVLLM, Reply, call, fault
+from agent_runtime.testing import MockVLLM, Reply, call, fault
 from tests import helpers
 
 PROJECT = helpers.PROJECT / "agents.yaml"
@@ -355,34 +355,6 @@ async def test_failed_run_leaves_the_session_consistent(mock: MockVLLM, runtime:
     assert kinds == ["message", "function_call", "function_call_output", "message"]
 
 
-async def test_reasoning_content_backend_for_older_vllm(tmp_path: Path) -> None:
-    config = tmp_path / "agents.yaml"
-    config.write_text(
-        "version: 1\n"
-        "backends:\n"
-        "  old:\n"
-        "    api: chat_completions\n"
-        "    reasoning_field: reasoning_content\n"
-        "    base_url: ${MOCK_URL}\n"
-        "    model: openai/gpt-oss-20b\n"
-        "tools:\n"
-        "  get_weather: {function: 'fixture_tools.basic:get_weather'}\n"
-        "agents:\n"
-        "  haiku: {instructions: Haiku., tools: [get_weather]}\n"
-    )
-    (tmp_path / "fixture_tools").symlink_to(PROJECT.parent / "fixture_tools")
-    profile = VLLM_0_21.but(chat_reasoning_field="reasoning_content")
-    async with (
-        MockVLLM(haiku_script(), profile=profile) as mock,
-        Runtime.from_yaml(config, environ={"MOCK_URL": mock.url}, trace_path=False) as runtime,
-    ):
-        result = await runtime.run("haiku", "Weather?")
-    assert result.final_output == HAIKU
-    assistant = mock.model_requests[1].json["messages"][2]
-    assert assistant["reasoning_content"] == "User wants Tokyo weather; call get_weather."
-    assert assistant["content"] == ""
-
-
 # -- problems found when the runtime is built or used -----------------------------------------
 
 
@@ -407,17 +379,3 @@ async def test_unwritable_state_files_say_which_setting_to_fix(
         f"cannot open the {what} {tmp_path}/file/inside/x.db: Not a directory. Set `{store}.path` "
         "in agents.yaml"
     )
-
-
-async def test_an_injected_http_client_stays_open(mock: MockVLLM, tmp_path: Path) -> None:
-    import httpx2
-
-    mock.add(Reply(final="one"), Reply(final="two"))
-    async with httpx2.AsyncClient() as client:
-        for answer in ("one", "two"):
-            async with Runtime.from_yaml(
-                PROJECT, environ={"MOCK_URL": mock.url}, http_client=client, trace_path=False,
-                sessions=SessionStore(tmp_path / "s.sqlite3"),
-            ) as runtime:  # fmt: skip
-                assert (await runtime.run("weather-haiku", "go")).final_output == answer
-            assert not client.is_closed
