@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 from agent_runtime.backends import Backend, EmbeddedBackend
 from agent_runtime.config import Config, ModelSettingsSpec
 from agent_runtime.config.checks import handoff_tool_name
+from agent_runtime.text import json_problem
 from agent_runtime.tools import build_function_tool
-from agent_runtime.tracing import in_nested_run
+from agent_runtime.tracing import current_trace, in_nested_run
 
 if TYPE_CHECKING:
     from agents import Agent, FunctionTool, ModelSettings, RunConfig, RunHooks
@@ -72,8 +73,8 @@ def _output_schema(name: str, schema: Mapping[str, Any]) -> AgentOutputSchemaBas
                 value = json.loads(json_str)
             except json.JSONDecodeError as exc:
                 raise ModelBehaviorError(
-                    f"the final answer of `{name}` is not JSON ({exc.msg} at line {exc.lineno} "
-                    f"column {exc.colno}), but the agent has an output_schema"
+                    f"the final answer of `{name}` is not JSON ({json_problem(exc)}), but the "
+                    "agent has an output_schema"
                 ) from None
             errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
             if errors:
@@ -173,10 +174,17 @@ def build_agents(
 
 
 def _marked_nested(tool: FunctionTool) -> FunctionTool:
-    """The agent tool, running its nested run with `in_nested_run` set."""
+    """The agent tool, running its nested run with `in_nested_run` set. The loop guard sees
+    its calls like those of any other tool: they end a run of repeated calls, and are refused
+    when repeated themselves."""
     invoke = tool.on_invoke_tool
 
     async def invoke_nested(context: Any, arguments: str) -> Any:
+        trace = current_trace.get()
+        if trace is not None:
+            refusal = trace.guard.before_call(tool.name, arguments)
+            if refusal is not None:
+                return refusal
         token = in_nested_run.set(True)
         try:
             return await invoke(context, arguments)

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 
 from agent_runtime.errors import RunLimitError
+from agent_runtime.text import sentence
 
 __all__ = ["CallGuard"]
 
@@ -77,10 +78,11 @@ class CallGuard:
             self._invalid += 1
             invalid = self._invalid
         if self.max_invalid_calls and invalid >= self.max_invalid_calls:
+            calls = "call" if invalid == 1 else "calls"
             error = RunLimitError(
-                f"the model made {invalid} invalid tool calls in a row; the last one, to "
-                f"`{tool}`: {problem}. Raise `max_invalid_calls` in agents.yaml, or check that "
-                "the tools' names and schemas are clear."
+                f"the model made {invalid} invalid tool {calls} in a row; the last one, to "
+                f"`{tool}`: {sentence(problem)} Raise `max_invalid_calls` in agents.yaml, or check "
+                "that the tools' names and schemas are clear."
             )
             if not defer:
                 raise error

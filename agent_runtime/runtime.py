@@ -197,7 +197,12 @@ class Runtime:
         trace = current_trace.get()
         agent = trace.agent if trace is not None else ""
         available = self._build().tool_names.get(agent, ())
-        return tool_not_found_message(args.tool_name, available)
+        message = tool_not_found_message(args.tool_name, available)
+        if trace is not None:
+            # The SDK swallows what the formatter raises: the limit is raised before the next
+            # model call instead (`_drop_finished_reasoning`).
+            trace.guard.invalid_call(args.tool_name, message.removeprefix("Error: "), defer=True)
+        return message
 
     # -- running ------------------------------------------------------------------------------
 

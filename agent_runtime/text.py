@@ -1,14 +1,16 @@
 """Words for messages, shared by every layer: "Did you mean …?", how YAML calls a value's type,
-a value quoted for a message (never a secret), and the full stop at the end.
+a value quoted for a message (never a secret), where JSON text is broken, and the full stop at
+the end.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["did_you_mean", "kind_of", "sentence", "show", "unknown"]
+__all__ = ["did_you_mean", "json_problem", "kind_of", "sentence", "show", "unknown"]
 
 
 def sentence(message: str) -> str:
@@ -22,6 +24,12 @@ def did_you_mean(value: object, names: list[str], *, quote: str = "`") -> str:
         return ""
     match = difflib.get_close_matches(value, names, n=1)
     return f". Did you mean {quote}{match[0]}{quote}?" if match else ""
+
+
+def json_problem(error: json.JSONDecodeError) -> str:
+    """What is wrong with JSON text, and where: 'Expecting value at line 1 column 15'."""
+    # Some of json's messages end in "at" already ("Unterminated string starting at").
+    return f"{error.msg.removesuffix(' at')} at line {error.lineno} column {error.colno}"
 
 
 def kind_of(value: object) -> str:

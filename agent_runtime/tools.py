@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pydantic
 
 from agent_runtime.guards import CallGuard
+from agent_runtime.text import json_problem
 from agent_runtime.tracing import current_trace
 
 if TYPE_CHECKING:
@@ -198,8 +199,8 @@ def build_function_tool(
             data = json.loads(arguments) if arguments.strip() else {}
         except json.JSONDecodeError as exc:
             return None, (
-                f"Error: the arguments for `{tool_name}` are not valid JSON ({exc.msg} at "
-                f"line {exc.lineno} column {exc.colno}): {_arguments_preview(arguments)}. "
+                f"Error: the arguments for `{tool_name}` are not valid JSON ({json_problem(exc)}): "
+                f"{_arguments_preview(arguments)}. "
                 f"Call `{tool_name}` again with a JSON object of its parameters."
             )
         if not isinstance(data, dict):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,7 @@ import pytest
 from agent_runtime import (
     AgentRuntimeError,
     BackendError,
-    BackendUnavailableError,
     ConfigError,
-    RunError,
     RunLimitError,
 )
 from agent_runtime.results import (
@@ -31,7 +28,7 @@ from agent_runtime.results import (
 )
 from agent_runtime.runtime import Runtime
 from agent_runtime.sessions import SessionStore
-from agent_runtime.testing import VLLM_0_21, MockVLLM, Reply, call, fault
+from agent_runtime.testing import MockVLLM, Reply, call, fault
 from tests import helpers
 
 PROJECT = helpers.PROJECT / "agents.yaml"
@@ -64,13 +61,6 @@ async def runtime(mock: MockVLLM, tmp_path: Path) -> AsyncIterator[Runtime]:
         trace_path=tmp_path / "trace.jsonl",
     ) as rt:
         yield rt
-
-
-def outputs_sent(mock: MockVLLM, request: int) -> list[str]:
-    """The tool outputs model request `request` carried for the first time."""
-    before = {o.call_id for o in mock.model_requests[request - 1].function_outputs}
-    outputs = mock.model_requests[request].function_outputs
-    return [o.output for o in outputs if o.call_id not in before]
 
 
 def trace_records(tmp_path: Path) -> list[dict[str, Any]]:
@@ -247,82 +237,9 @@ async def test_tools_in_sequence_and_in_parallel(mock: MockVLLM, runtime: Runtim
     )
     result = await runtime.run("toolbox", "go")
     assert result.final_output == "5, and they met."
-    assert outputs_sent(mock, 1) == ["5"]
+    assert helpers.outputs_sent(mock, 1) == ["5"]
     # Each `meet` waits for the other: both finish only if they run at the same time.
-    assert outputs_sent(mock, 2) == ["a met b", "b met a"]
-
-
-@pytest.mark.parametrize(
-    ("reply", "expected"),
-    [
-        pytest.param(
-            call("add", '{"a": 1, "b": '),
-            "Error: the arguments for `add` are not valid JSON (Expecting value at line 1 "
-            'column 15): \'{"a": 1, "b": \'. Call `add` again with a JSON object of its '
-            "parameters.",
-            id="invalid-json",
-        ),
-        pytest.param(
-            call("add", a="two", b=3),
-            "Error: invalid arguments for `add`: a: Input should be a valid integer, unable "
-            "to parse string as an integer (got 'two'). Call `add` again with corrected "
-            "arguments.",
-            id="invalid-arguments",
-        ),
-        pytest.param(
-            call("add", a=1),
-            "Error: invalid arguments for `add`: b: Field required. Call `add` again with "
-            "corrected arguments.",
-            id="missing-argument",
-        ),
-        pytest.param(
-            call("add", "[1, 2]"),
-            "Error: the arguments for `add` must be a JSON object, not list: '[1, 2]'.",
-            id="not-an-object",
-        ),
-        pytest.param(
-            call("fail", reason="gone"),
-            "Error: `fail` raised LookupError: no such thing: gone",
-            id="exception",
-        ),
-        pytest.param(
-            call("slow_sync", seconds=2),
-            "Error: `slow_sync` did not finish within 0.2 s and was abandoned (it keeps "
-            "running in its thread). Try again later or with simpler arguments, or answer "
-            "without it.",
-            id="sync-timeout",
-        ),
-        pytest.param(
-            call("slow_async", seconds=2),
-            "Error: `slow_async` did not finish within 0.2 s and was stopped. Try again later "
-            "or with simpler arguments, or answer without it.",
-            id="async-timeout",
-        ),
-        pytest.param(
-            call("big_output", size=1000),
-            "x" * 50 + "\n[output truncated: 1,000 characters, showing the first 50]",
-            id="output-cap",
-        ),
-        pytest.param(
-            call("get_wether", city="Tokyo"),
-            "Error: there is no tool named `get_wether`. Available tools: `get_weather`, "
-            "`add`, `fail`, `slow_sync`, `slow_async`, `big_output`, `meet`, `whoami`.",
-            id="unknown-tool",
-        ),
-        pytest.param(
-            call("whoami"),
-            "context: ToolContext",
-            id="run-context",
-        ),
-    ],
-)
-async def test_tool_failures_go_back_to_the_model(
-    mock: MockVLLM, runtime: Runtime, reply: Any, expected: str
-) -> None:
-    mock.add(Reply(reasoning="Try it.", calls=[reply]), Reply(final="recovered"))
-    result = await runtime.run("toolbox", "go")
-    assert result.final_output == "recovered"
-    assert outputs_sent(mock, 1) == [expected]
+    assert helpers.outputs_sent(mock, 2) == ["a met b", "b met a"]
 
 
 # -- agents working together ----------------------------------------------------------------
@@ -350,24 +267,7 @@ async def test_agent_used_as_a_tool(mock: MockVLLM, runtime: Runtime) -> None:
     assert result.final_output == f"Here it is:\n{HAIKU}"
     nested = mock.model_requests[1].json
     assert nested["instructions"] == "You only respond in haikus."
-    assert outputs_sent(mock, 3) == [HAIKU]
-
-
-async def test_structured_output(mock: MockVLLM, runtime: Runtime) -> None:
-    mock.add(Reply(reasoning="JSON.", final='{"city": "Tokyo", "temperature_c": 21}'))
-    result = await runtime.run("extractor", "Tokyo is at 21 degrees.")
-    assert result.final_output == {"city": "Tokyo", "temperature_c": 21}
-    assert mock.model_requests[0].json["text"]["format"]["type"] == "json_schema"
-
-
-async def test_structured_output_that_breaks_the_schema(mock: MockVLLM, runtime: Runtime) -> None:
-    mock.add(Reply(final='{"city": "Tokyo"}'))
-    with pytest.raises(RunError) as error:
-        await runtime.run("extractor", "Tokyo")
-    assert str(error.value) == (
-        "agent `extractor` failed: the final answer of `extractor` does not match its "
-        "output_schema: (root): 'temperature_c' is a required property"
-    )
+    assert helpers.outputs_sent(mock, 3) == [HAIKU]
 
 
 # -- limits and failures --------------------------------------------------------------------
@@ -380,32 +280,6 @@ async def test_max_turns(mock: MockVLLM, runtime: Runtime) -> None:
     assert str(error.value) == (
         "agent `toolbox` used all its turns without a final answer (Max turns (2) exceeded). "
         "Raise `max_turns` for the agent in agents.yaml, or pass --max-turns."
-    )
-
-
-async def test_unreachable_server(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/v1"
-    async with Runtime.from_yaml(PROJECT, environ={"MOCK_URL": url}, trace_path=False) as rt:
-        with pytest.raises(BackendUnavailableError) as error:
-            await rt.run("weather-haiku", "hi")
-    assert str(error.value) == (
-        f"cannot reach the model server of backend `mock` at {url} (connection refused; no "
-        "retries: max_retries is 0). Start one there (`vllm serve openai/gpt-oss-20b`) or "
-        "point `base_url` (--base-url) at a running server."
-    )
-    assert error.value.url == url
-
-
-async def test_server_errors(mock: MockVLLM, runtime: Runtime) -> None:
-    mock.add(fault(status=503, message="engine restarting"))
-    with pytest.raises(BackendError) as error:
-        await runtime.run("weather-haiku", "hi")
-    assert str(error.value) == (
-        f"the model server of backend `mock` at {mock.url} failed: HTTP 503: engine restarting "
-        "(no retries: max_retries is 0)"
     )
 
 
@@ -481,55 +355,7 @@ async def test_failed_run_leaves_the_session_consistent(mock: MockVLLM, runtime:
     assert kinds == ["message", "function_call", "function_call_output", "message"]
 
 
-async def test_reasoning_content_backend_for_older_vllm(tmp_path: Path) -> None:
-    config = tmp_path / "agents.yaml"
-    config.write_text(
-        "version: 1\n"
-        "backends:\n"
-        "  old:\n"
-        "    api: chat_completions\n"
-        "    reasoning_field: reasoning_content\n"
-        "    base_url: ${MOCK_URL}\n"
-        "    model: openai/gpt-oss-20b\n"
-        "tools:\n"
-        "  get_weather: {function: 'fixture_tools.basic:get_weather'}\n"
-        "agents:\n"
-        "  haiku: {instructions: Haiku., tools: [get_weather]}\n"
-    )
-    (tmp_path / "fixture_tools").symlink_to(PROJECT.parent / "fixture_tools")
-    profile = VLLM_0_21.but(chat_reasoning_field="reasoning_content")
-    async with (
-        MockVLLM(haiku_script(), profile=profile) as mock,
-        Runtime.from_yaml(config, environ={"MOCK_URL": mock.url}, trace_path=False) as runtime,
-    ):
-        result = await runtime.run("haiku", "Weather?")
-    assert result.final_output == HAIKU
-    assistant = mock.model_requests[1].json["messages"][2]
-    assert assistant["reasoning_content"] == "User wants Tokyo weather; call get_weather."
-    assert assistant["content"] == ""
-
-
 # -- problems found when the runtime is built or used -----------------------------------------
-
-
-async def test_a_tool_the_sdk_cannot_describe_is_a_config_error(tmp_path: Path) -> None:
-    (tmp_path / "typed.py").write_text('def f(a: dict) -> str:\n    "Doc."\n    return ""\n')
-    config = tmp_path / "agents.yaml"
-    config.write_text(
-        "version: 1\n"
-        "backends: {b: {base_url: 'http://127.0.0.1:9/v1', model: m}}\n"
-        "tools: {t: {function: 'typed:f'}}\n"
-        "agents: {a: {tools: [t]}}\n"
-    )
-    runtime = Runtime.from_yaml(config, trace_path=False)
-    with pytest.raises(ConfigError) as error:
-        runtime.agent("a")
-    assert str(error.value).startswith(
-        f"{config}: tools.t.function: cannot make a tool schema from `typed:f`: UserError: "
-        "additionalProperties should not be set for object types"
-    )
-    assert str(error.value).endswith("or set `strict: false` on the tool.")
-    await runtime.aclose()
 
 
 @pytest.mark.parametrize("store", ["sessions", "tracing"])
@@ -553,17 +379,3 @@ async def test_unwritable_state_files_say_which_setting_to_fix(
         f"cannot open the {what} {tmp_path}/file/inside/x.db: Not a directory. Set `{store}.path` "
         "in agents.yaml"
     )
-
-
-async def test_an_injected_http_client_stays_open(mock: MockVLLM, tmp_path: Path) -> None:
-    import httpx2
-
-    mock.add(Reply(final="one"), Reply(final="two"))
-    async with httpx2.AsyncClient() as client:
-        for answer in ("one", "two"):
-            async with Runtime.from_yaml(
-                PROJECT, environ={"MOCK_URL": mock.url}, http_client=client, trace_path=False,
-                sessions=SessionStore(tmp_path / "s.sqlite3"),
-            ) as runtime:  # fmt: skip
-                assert (await runtime.run("weather-haiku", "go")).final_output == answer
-            assert not client.is_closed

@@ -129,7 +129,7 @@ def retry_cause(exc: BaseException) -> str | None:
             return "connection refused"
         if _broke_off(exc):
             return f"the answer broke off ({root})"
-        return f"connection failed ({root or type(root).__name__})"
+        return f"connection failed ({str(root) or type(root).__name__})"
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code in RETRY_STATUSES:
             return f"HTTP {exc.status_code}: {api_error_message(exc)}"
@@ -144,7 +144,7 @@ def retry_cause(exc: BaseException) -> str | None:
     if _broke_off(exc):
         return f"the answer broke off ({_root(exc)})"
     if isinstance(exc, httpx2.TransportError):
-        return f"the connection broke ({exc or type(exc).__name__})"
+        return f"the connection broke ({str(exc) or type(exc).__name__})"
     return None
 
 
@@ -234,6 +234,8 @@ class _Attempts:
 
 
 def _timeout_error(policy: RetryPolicy) -> TimeoutError:
+    if policy.attempt_timeout_s is None:  # the inner model's own time limit
+        return TimeoutError("the model call timed out")
     return TimeoutError(f"no answer within timeout_s={policy.attempt_timeout_s:g} s")
 
 
