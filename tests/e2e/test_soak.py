@@ -87,7 +87,7 @@ FAULTS: list[tuple[str, Callable[[random.Random, Reply], Reply]]] = [
     ("cut", lambda rng, step: _with(step, Fault(cut_stream=rng.randint(0, 6)))),
     ("empty", lambda rng, step: fault(empty_incomplete=True)),
     ("delay", lambda rng, step: _with(step, Fault(delay_s=rng.uniform(0.01, 0.3)))),
-    ("late", lambda rng, step: _with(step, Fault(delay_s=3))),  # past timeout_s (2 s)
+    ("late", lambda rng, step: _with(step, Fault(delay_s=7))),  # past timeout_s (5 s)
 ]
 
 
