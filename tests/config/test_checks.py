@@ -306,3 +306,39 @@ def test_without_imports_tool_names_come_from_the_references() -> None:
     assert config.functions == {}
     assert config.tool_names == {"a": "get_weather", "b": "named", "c": "get_weather"}
     assert "mytools" not in sys.modules
+
+
+def test_places_with_an_unset_variable_are_not_checked_again() -> None:
+    message = error(
+        f"""\
+        version: 1
+        {BACKEND}
+        tools:
+          t: {{function: "${{MODULE}}:get_weather", name: "${{NAME}}"}}
+        agents:
+          a:
+            backend: ${{BACKEND}}
+            tools: [t, "${{TOOL}}"]
+            handoffs: ["${{AGENT}}"]
+            agent_tools: [{{agent: b, name: "${{TOOL_NAME}}"}}]
+            output_schema: {{type: object, required: "${{REQUIRED}}"}}
+          b: {{}}
+        """
+    )
+    assert message == (
+        "agents.yaml has 7 problems:\n"
+        "  agents.yaml:4:17   tools.t.function: environment variable `MODULE` is not set (use "
+        "${MODULE:-default} for a default).\n"
+        "  agents.yaml:4:48   tools.t.name: environment variable `NAME` is not set (use "
+        "${NAME:-default} for a default).\n"
+        "  agents.yaml:7:14   agents.a.backend: environment variable `BACKEND` is not set (use "
+        "${BACKEND:-default} for a default).\n"
+        "  agents.yaml:8:16   agents.a.tools[1]: environment variable `TOOL` is not set (use "
+        "${TOOL:-default} for a default).\n"
+        "  agents.yaml:9:16   agents.a.handoffs[0]: environment variable `AGENT` is not set (use "
+        "${AGENT:-default} for a default).\n"
+        "  agents.yaml:10:36  agents.a.agent_tools[0].name: environment variable `TOOL_NAME` is "
+        "not set (use ${TOOL_NAME:-default} for a default).\n"
+        "  agents.yaml:11:45  agents.a.output_schema.required: environment variable `REQUIRED` is "
+        "not set (use ${REQUIRED:-default} for a default)."
+    )
