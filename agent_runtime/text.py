@@ -57,7 +57,10 @@ def show(value: object, *, secret: bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     shown = repr(value)
-    return shown if len(shown) <= 60 else shown[:56] + "...'"
+    if len(shown) <= 60:
+        return shown
+    close = shown[0] if isinstance(value, str) else ""  # the quote repr() opened with
+    return shown[: 57 - len(close)] + "..." + close
 
 
 def unknown(kind: str, value: str, names: Mapping[str, Any]) -> str:

@@ -327,7 +327,9 @@ def _check_output_schemas(doc: Document, agents: Mapping[str, Any]) -> None:
         try:
             validators.validator_for(schema, default=Draft202012Validator).check_schema(schema)
         except SchemaError as exc:
-            doc.report((*loc, *exc.path), f"invalid JSON Schema: {exc.message}")
+            where = (*loc, *exc.path)
+            if not doc.is_tainted(where):  # e.g. an unset variable there, already reported
+                doc.report(where, f"invalid JSON Schema: {exc.message}")
 
 
 def _entries(value: Any) -> list[tuple[str, dict[str, Any]]]:
