@@ -56,14 +56,7 @@ class Backend:
     @property
     def retry_policy(self) -> RetryPolicy:
         """How this backend's model calls are retried."""
-        spec = self.spec
-        return RetryPolicy(
-            max_retries=spec.max_retries,
-            budget_s=spec.retry_budget_s,
-            initial_delay_s=spec.retry_delay_s,
-            max_delay_s=spec.retry_max_delay_s,
-            attempt_timeout_s=spec.timeout_s,
-        )
+        return _retry_policy(self.spec)
 
     def model(self, model: str | None = None) -> Model:
         """An SDK model for `model` (default: the backend's), with retries."""
@@ -87,6 +80,17 @@ class Backend:
         it belongs to whoever passed it)."""
         if self.owns_http_client:
             await self.client.close()
+
+
+def _retry_policy(spec: BackendSpec) -> RetryPolicy:
+    """How a backend's model calls are retried (its agents.yaml settings)."""
+    return RetryPolicy(
+        max_retries=spec.max_retries,
+        budget_s=spec.retry_budget_s,
+        initial_delay_s=spec.retry_delay_s,
+        max_delay_s=spec.retry_max_delay_s,
+        attempt_timeout_s=spec.timeout_s,
+    )
 
 
 @functools.cache
@@ -139,13 +143,14 @@ class EmbeddedBackend:
         from agent_runtime.backends.harmony import load_encoding
 
         engine = self.spec.engine or EngineSpec()
-        return embedded_model(
+        inner = embedded_model(
             self.engine,
             load_encoding(),
             model=model or self.spec.model,
             max_model_len=engine.max_model_len or 131072,
             reuse=engine.prefix_reuse,
         )
+        return reliable_model(inner, _retry_policy(self.spec), backend=self.name, url=self.url)
 
     async def aclose(self) -> None:
         """Shut the engine down, if this backend started it."""

@@ -6,7 +6,11 @@ The SDK's models call `client.responses.create(...)` and `client.chat.completion
 - Chat: sends assistant tool-call turns with `content: ""` instead of `null`, since vLLM
   (v0.21) drops the `reasoning` of a message whose content is null;
 - both: raises `EmptyResponseError` for an answer with nothing in it (an `incomplete` response
-  with empty output, vLLM's empty turns of vllm#41902), so the retry layer can ask again.
+  with empty output, vLLM's empty turns of vllm#41902), so the retry layer can ask again;
+- both: an answer cut at the output token limit (Responses `status: incomplete`, vLLM 0.33's
+  `response.incomplete` event; Chat `finish_reason: length`) is asked again when the model had
+  not said anything yet (`CutAnswerError`), and ends the run with a `RunLimitError` naming the
+  limit when it had (a half-written answer or tool call is never passed on as complete).
 
 It also sends those two requests without the official client's per-request transform of the
 parameters (`openai._utils._transform`, recursive over the whole transcript, which made a long
@@ -28,6 +32,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from agent_runtime.backends import _compat
+from agent_runtime.errors import RunLimitError
 
 if TYPE_CHECKING:
     import httpx2
@@ -37,16 +42,76 @@ if TYPE_CHECKING:
 _OPTIONS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 
 __all__ = [
+    "CutAnswerError",
     "EmptyResponseError",
     "PlainInput",
     "RuntimeClient",
+    "check_cut_answer",
     "prepare_chat_messages",
     "request_input",
+    "says_something",
 ]
+
+_LIMIT_FIX = (
+    "raise `model_settings.max_tokens` of the agent (or `defaults.model_settings`) in "
+    "agents.yaml, or lower its `reasoning_effort`"
+)
 
 
 class EmptyResponseError(Exception):
     """The server answered, but with no output at all (worth asking again)."""
+
+
+class CutAnswerError(EmptyResponseError):
+    """The answer was cut at the output token limit before the model said anything (it was
+    still reasoning): worth asking again; `limit_error()` is the error once no attempt is left."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        super().__init__(
+            f"the answer was cut at the output token limit ({_limit(limit)}) while the model "
+            "was still reasoning"
+        )
+
+    def limit_error(self, attempts: int) -> RunLimitError:
+        """The error once no attempt is left."""
+        tries = f"{attempts} times" if attempts != 1 else "once"
+        return RunLimitError(
+            f"the model used all of its output tokens ({_limit(self.limit)}) without answering, "
+            f"{tries}: {_LIMIT_FIX}."
+        )
+
+
+def _limit(limit: int | None) -> str:
+    return "max_output_tokens" if limit is None else f"max_output_tokens={limit}"
+
+
+def says_something(item: Any) -> bool:
+    """Whether an output item is more than reasoning: a message with text, or a tool call."""
+    kind = getattr(item, "type", None)
+    if kind == "reasoning":
+        return False
+    if kind == "message":
+        # A cut inside a message header leaves that header's raw text as a message (vLLM 0.33).
+        return any(
+            (getattr(part, "text", None) and not str(part.text).startswith("<|"))
+            or getattr(part, "refusal", None)
+            for part in getattr(item, "content", None) or ()
+        )
+    return True
+
+
+def check_cut_answer(output: Any, limit: int | None) -> None:
+    """For an answer cut at the output token limit: `CutAnswerError` when the model had said
+    nothing yet, else a `RunLimitError` (what it said is cut off: no use as it is)."""
+    said = [item for item in output or () if says_something(item)]
+    if not said:
+        raise CutAnswerError(limit)
+    what = "a tool call" if getattr(said[-1], "type", None) == "function_call" else "its answer"
+    raise RunLimitError(
+        f"the model's answer was cut at the output token limit ({_limit(limit)}) in the middle "
+        f"of {what}: {_LIMIT_FIX}."
+    )
 
 
 def prepare_chat_messages(messages: list[Any]) -> list[Any]:
@@ -117,19 +182,40 @@ def _dumps(body: dict[str, Any]) -> bytes:
     return head[:-1] + joint + b'"input":' + tail.encode() + b"}"
 
 
-def _check_response(response: Any) -> Any:
-    if getattr(response, "status", None) == "incomplete" and not getattr(response, "output", None):
-        details = getattr(response, "incomplete_details", None)
-        reason = getattr(details, "reason", None) or "unknown"
-        raise EmptyResponseError(f"an incomplete response with empty output (reason: {reason})")
-    return response
+def check_response(response: Any) -> Any:
+    """A Responses answer as it is, unless it is `incomplete` (see the module docstring)."""
+    if getattr(response, "status", None) != "incomplete":
+        return response
+    details = getattr(response, "incomplete_details", None)
+    reason = getattr(details, "reason", None)
+    if not getattr(response, "output", None):
+        raise EmptyResponseError(
+            f"an incomplete response with empty output (reason: {reason or 'unknown'})"
+        )
+    if reason in (None, "max_output_tokens"):
+        check_cut_answer(response.output, getattr(response, "max_output_tokens", None))
+    return response  # incomplete for another reason: the SDK says which
 
 
-def _check_completion(completion: Any) -> Any:
+def _chat_limit(kwargs: Mapping[str, Any]) -> int | None:
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = kwargs.get(key)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _check_completion(completion: Any, limit: int | None) -> Any:
     choices = getattr(completion, "choices", None)
     if choices is None or not isinstance(choices, list):
         return completion  # a stream: checked as it is consumed
-    message = choices[0].message if choices else None
+    choice = choices[0] if choices else None
+    message = choice.message if choice is not None else None
+    if choice is not None and message is not None and choice.finish_reason == "length":
+        said = [_ChatSaid("function_call")] if message.tool_calls else []
+        if not said and message.content:
+            said = [_ChatSaid("text")]
+        check_cut_answer(said, limit)
     if message is None or not (
         message.content
         or message.tool_calls
@@ -138,6 +224,54 @@ def _check_completion(completion: Any) -> Any:
     ):
         raise EmptyResponseError("an answer with no content, reasoning or tool calls")
     return completion
+
+
+class _ChatSaid:
+    """What a chat answer said so far, as an output item for `check_cut_answer`."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, kind: str) -> None:
+        self.type = kind
+
+
+class _CheckedChatStream:
+    """A chat completion stream that raises as `check_cut_answer` says when it ends at the
+    output token limit (the SDK would pass a half-written answer on as the final one)."""
+
+    __slots__ = ("_limit", "_said", "_stream")
+
+    def __init__(self, stream: Any, limit: int | None) -> None:
+        self._stream = stream
+        self._limit = limit
+        self._said: list[_ChatSaid] = []
+
+    @property
+    def response(self) -> Any:
+        """The HTTP response (the SDK reads its request id)."""
+        return self._stream.response
+
+    def __aiter__(self) -> _CheckedChatStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        chunk = await self._stream.__anext__()
+        for choice in getattr(chunk, "choices", None) or ():
+            delta = choice.delta
+            if delta is not None and delta.tool_calls:
+                self._said.append(_ChatSaid("function_call"))
+            elif delta is not None and delta.content:
+                self._said.append(_ChatSaid("text"))
+            if choice.finish_reason == "length":
+                try:
+                    check_cut_answer(self._said, self._limit)
+                finally:
+                    await self._stream.close()  # its generators end here, not at GC
+        return chunk
+
+    async def close(self) -> None:
+        """Close the HTTP response."""
+        await self._stream.close()
 
 
 def _body(kwargs: Mapping[str, Any]) -> bytes:
@@ -185,7 +319,7 @@ class _Responses:
         from openai.types.responses import Response, ResponseStreamEvent
 
         response = await _send(self._client, "/responses", kwargs, Response, ResponseStreamEvent)
-        return response if kwargs.get("stream") else _check_response(response)
+        return response if kwargs.get("stream") else check_response(response)
 
 
 class _Completions:
@@ -203,7 +337,10 @@ class _Completions:
         completion = await _send(
             self._client, "/chat/completions", kwargs, ChatCompletion, ChatCompletionChunk
         )
-        return completion if kwargs.get("stream") else _check_completion(completion)
+        limit = _chat_limit(kwargs)
+        if kwargs.get("stream"):
+            return _CheckedChatStream(completion, limit)
+        return _check_completion(completion, limit)
 
 
 class _Chat:

@@ -21,7 +21,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from agent_runtime.backends.client import EmptyResponseError
+from agent_runtime.backends.client import (
+    CutAnswerError,
+    EmptyResponseError,
+    check_response,
+    says_something,
+)
 from agent_runtime.errors import BackendError, BackendUnavailableError
 from agent_runtime.tracing import current_trace
 
@@ -95,21 +100,9 @@ def _broke_off(exc: BaseException) -> bool:
 def _check_answer(output: Sequence[Any]) -> None:
     """Raise `EmptyResponseError` for an answer with reasoning but no message and no tool call
     (the SDK would end the run with an empty final output); asking again usually helps."""
-    if not output or any(_says_something(item) for item in output):
+    if not output or any(says_something(item) for item in output):
         return  # an empty output is the client's to judge (see client.py)
     raise EmptyResponseError("an answer with only reasoning: no message and no tool call")
-
-
-def _says_something(item: Any) -> bool:
-    kind = getattr(item, "type", None)
-    if kind == "reasoning":
-        return False
-    if kind == "message":
-        return any(
-            getattr(part, "text", None) or getattr(part, "refusal", None)
-            for part in getattr(item, "content", None) or ()
-        )
-    return True
 
 
 def retry_cause(exc: BaseException) -> str | None:
@@ -191,6 +184,8 @@ class _Attempts:
         delay = self.policy.delay(self.made, self.rng)
         out_of_retries = self.made > self.policy.max_retries
         if out_of_retries or self.clock() + delay > self.deadline:
+            if isinstance(exc, CutAnswerError):  # not the server's failure: a limit to raise
+                raise exc.limit_error(self.made) from exc
             raise self.final_error(exc, cause, budget=not out_of_retries) from exc
         logger.warning(
             "model call to %s failed (%s); retry %d of %d in %.2f s",
@@ -243,7 +238,7 @@ def _timeout_error(policy: RetryPolicy) -> TimeoutError:
 def _reliable_model_class() -> type[Model]:
     """The class behind `reliable_model`, built on first use (importing this skips the SDK)."""
     from agents import Model
-    from openai.types.responses import ResponseCompletedEvent
+    from openai.types.responses import ResponseCompletedEvent, ResponseIncompleteEvent
 
     class _ReliableModel(Model):
         def __init__(
@@ -301,15 +296,9 @@ def _reliable_model_class() -> type[Model]:
                             raise StreamCutError(
                                 "the stream ended before response.completed"
                             ) from None
-                        if isinstance(event, ResponseCompletedEvent):
-                            response = event.response
-                            if response.status == "incomplete" and not response.output:
-                                reason = getattr(response.incomplete_details, "reason", None)
-                                raise EmptyResponseError(
-                                    "an incomplete response with empty output "
-                                    f"(reason: {reason or 'unknown'})"
-                                )
-                            _check_answer(response.output)
+                        if isinstance(event, ResponseCompletedEvent | ResponseIncompleteEvent):
+                            check_response(event.response)  # cut answers, empty ones
+                            _check_answer(event.response.output)
                             completed = True
                         started = True
                         yield event

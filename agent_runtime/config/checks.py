@@ -13,13 +13,13 @@ import inspect
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agent_runtime.config.document import Document, Loc, format_loc
 from agent_runtime.config.imports import import_function
 from agent_runtime.config.schema import TOOL_NAME
 from agent_runtime.errors import ToolResolutionError
-from agent_runtime.text import unknown
+from agent_runtime.text import did_you_mean, unknown
 
 __all__ = ["check_agents", "check_tools", "handoff_tool_name", "signature_problem"]
 
@@ -129,6 +129,10 @@ class _AgentChecker:
         self.agents = _names(data, "agents")
         defaults = data.get("defaults")
         self.default_backend = defaults.get("backend") if isinstance(defaults, dict) else None
+        settings = defaults.get("model_settings") if isinstance(defaults, dict) else None
+        self.default_tool_choice = (
+            settings.get("tool_choice") if isinstance(settings, dict) else None
+        )
         self.graph: dict[str, list[tuple[str, Loc]]] = {}  # agents-as-tools edges
         self.instructions: dict[str, str | None] = {}
 
@@ -201,6 +205,59 @@ class _AgentChecker:
                 )
             else:
                 used[tool] = where
+        self.check_tool_choice(agent_name, agent, used)
+
+    def check_tool_choice(
+        self, agent_name: str, agent: dict[str, Any], used: dict[str, Loc]
+    ) -> None:
+        """A `tool_choice` that asks for a call needs tools, a server that enforces it, and (when
+        it names a tool) one of the agent's tools."""
+        loc: Loc = ("agents", agent_name, "model_settings", "tool_choice")
+        settings = agent.get("model_settings")
+        value = settings.get("tool_choice") if isinstance(settings, dict) else None
+        where: str = ""
+        at: Literal["key", "value"] = "value"
+        if value is None:
+            value, loc = self.default_tool_choice, ("agents", agent_name)
+            where, at = " (from defaults.model_settings.tool_choice)", "key"
+        if not isinstance(value, str) or value in ("auto", "none") or self.doc.is_tainted(loc):
+            return
+        if not TOOL_NAME.fullmatch(value):
+            return  # reported by the schema
+        if any(not isinstance(agent.get(key, []), list) for key in ("tools", "agent_tools")):
+            return  # which tools it has is not known: reported already
+        backend = self.backend_of(agent)
+        if isinstance(backend, dict) and backend.get("kind") == "vllm-embedded":
+            self.doc.report(
+                loc,
+                f"tool_choice {value!r}{where} needs a vLLM server, which constrains the model "
+                "to call a tool; the engine of kind vllm-embedded does not: use `auto`, or a "
+                "backend of kind vllm",
+                at=at,
+            )
+        elif not used:
+            self.doc.report(
+                loc,
+                f"tool_choice {value!r}{where} asks for a tool call, but the agent has no tools: "
+                "give it `tools`, or remove tool_choice",
+                at=at,
+            )
+        elif value != "required" and value not in used:
+            names = ", ".join(repr(name) for name in used)
+            self.doc.report(
+                loc,
+                f"tool_choice {value!r}{where} is not one of the agent's tools"
+                + (did_you_mean(value, list(used), quote="'") or f" ({names})"),
+                at=at,
+            )
+
+    def backend_of(self, agent: dict[str, Any]) -> Any:
+        """The declared backend an agent uses (None when it cannot be told)."""
+        name = agent.get("backend") or self.default_backend
+        backends = self.backends or {}
+        if name is None and len(backends) == 1:
+            name = next(iter(backends))
+        return backends.get(name) if isinstance(name, str) else None
 
     def check_agent_tool(self, agent_name: str, loc: Loc, entry: Any, used: dict[str, Loc]) -> None:
         spec = entry if isinstance(entry, dict) else {"agent": entry}

@@ -43,12 +43,6 @@ def report_schema_error(doc: Document, error: ErrorDetails) -> None:
             f"reasoning_effort {value!r} is not supported: "
             "vLLM's gpt-oss accepts only 'low', 'medium' or 'high'",
         )
-    elif kind == "literal_error" and field_name == "tool_choice" and isinstance(value, str):
-        doc.report(
-            loc,
-            f"tool_choice {value!r} is not supported: vLLM's gpt-oss Responses API answers "
-            "anything but 'auto' or 'none' with 501 Not Implemented",
-        )
     elif kind == "model_type" and "agent_tools" in loc:
         doc.report(loc, f"expected an agent name or a mapping with `agent:`, got {kind_of(value)}")
     elif kind == "too_short" and loc in (("backends",), ("agents",)):

@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 __all__ = [
     "REFERENCE",
+    "TOOL_CHOICES",
     "TOOL_NAME",
     "AgentSpec",
     "AgentToolSpec",
@@ -70,9 +71,13 @@ class ModelSettingsSpec(_Spec):
     reasoning_effort: Literal["low", "medium", "high"] | None = Field(
         default=None, description="gpt-oss reasoning effort; vLLM accepts only low, medium or high."
     )
-    tool_choice: Literal["auto", "none"] | None = Field(
+    tool_choice: str | None = Field(
         default=None,
-        description="auto or none; vLLM's gpt-oss Responses API answers others with 501.",
+        description="auto (the model decides), none (no tool calls), required (a tool call, "
+        "any tool) or the name of one of the agent's tools (a call to it). required and a name "
+        "need vLLM >= 0.27 (the Responses API answered them with 501 before), and vLLM's tool "
+        "parser flags to be enforced.",
+        json_schema_extra={"pattern": f"^{TOOL_NAME.pattern}$"},
     )
     parallel_tool_calls: bool | None = Field(
         default=None, description="Whether the model may call several tools in one turn."
@@ -85,6 +90,25 @@ class ModelSettingsSpec(_Spec):
     )
     extra_headers: dict[str, str] | None = Field(
         default=None, repr=False, description="Extra HTTP headers for each request."
+    )
+
+    @field_validator("tool_choice")
+    @classmethod
+    def _check_tool_choice(cls, value: str | None) -> str | None:
+        return _check_tool_choice(value)
+
+
+TOOL_CHOICES = ("auto", "none", "required")
+"""The `tool_choice` words; anything else names a tool."""
+
+
+def _check_tool_choice(value: str | None) -> str | None:
+    if value is None or value in TOOL_CHOICES or TOOL_NAME.fullmatch(value):
+        return value
+    raise PydanticCustomError(
+        "tool_choice",
+        "expected auto, none, required or the name of one of the agent's tools, got {value}",
+        {"value": repr(value) if len(value) <= 60 else repr(value[:56]) + "..."},
     )
 
 

@@ -12,8 +12,9 @@ from openai import AsyncOpenAI
 from openai.types.responses import ResponseReasoningItem
 from openai.types.shared import Reasoning
 
+from agent_runtime import RunLimitError
 from agent_runtime.backends.client import RuntimeClient
-from agent_runtime.testing import MockVLLM, Reply
+from agent_runtime.testing import MockVLLM, Reply, call
 
 TOOL = {
     "type": "function",
@@ -240,3 +241,86 @@ def test_responses_model_passes_plain_items_through_uncopied() -> None:
     assert sent == items
     assert sent is not items and all(a is b for a, b in zip(sent, items, strict=True))
     assert request_input(({"role": "user", "content": "hi"},)) is None
+
+
+# -- answers cut at the output token limit ---------------------------------------------------------
+
+REASONING = "one two three four five six"
+CUT_FIX = (
+    "raise `model_settings.max_tokens` of the agent (or `defaults.model_settings`) in "
+    "agents.yaml, or lower its `reasoning_effort`."
+)
+
+
+async def create(client: RuntimeClient, api: str, limit: int, stream: bool) -> Any:
+    """One model call cut at `limit` output tokens, its stream read to the end."""
+    if api == "responses":
+        return await client.responses.create(
+            model="openai/gpt-oss-20b", input="hi", max_output_tokens=limit
+        )
+    answer = await client.chat.completions.create(
+        model="openai/gpt-oss-20b",
+        messages=[{"role": "user", "content": "hi"}],
+        max_tokens=limit,
+        stream=stream,
+    )
+    if stream:
+        async for _ in answer:
+            pass
+    return answer
+
+
+APIS = [
+    pytest.param("responses", False, id="responses"),
+    pytest.param("chat", False, id="chat"),
+    pytest.param("chat", True, id="chat-stream"),
+]
+
+
+@pytest.mark.parametrize(("api", "stream"), APIS)
+async def test_an_answer_cut_while_reasoning_is_worth_asking_again(
+    mock: MockVLLM, api: str, stream: bool
+) -> None:
+    from agent_runtime.backends.client import CutAnswerError
+
+    mock.add(Reply(reasoning=REASONING, final="alpha beta gamma delta"))
+    async with AsyncOpenAI(base_url=mock.url, api_key="k", max_retries=0) as official:
+        with pytest.raises(CutAnswerError) as caught:
+            await create(RuntimeClient(official), api, 8, stream)
+    assert str(caught.value) == (
+        "the answer was cut at the output token limit (max_output_tokens=8) while the model "
+        "was still reasoning"
+    )
+    assert str(caught.value.limit_error(3)) == (
+        "the model used all of its output tokens (max_output_tokens=8) without answering, "
+        f"3 times: {CUT_FIX}"
+    )
+
+
+@pytest.mark.parametrize(("api", "stream"), APIS)
+@pytest.mark.parametrize(
+    ("reply", "limit", "what"),
+    [
+        pytest.param(
+            Reply(reasoning=REASONING, final="alpha beta gamma delta"), 16, "its answer", id="text"
+        ),
+        pytest.param(
+            Reply(reasoning=REASONING, calls=[call("get_weather", city="Paris, France")]),
+            22,
+            "a tool call",
+            id="call",
+        ),
+    ],
+)
+async def test_an_answer_cut_part_way_is_a_run_limit(
+    mock: MockVLLM, api: str, stream: bool, reply: Reply, limit: int, what: str
+) -> None:
+    mock.add(reply)
+    async with AsyncOpenAI(base_url=mock.url, api_key="k", max_retries=0) as official:
+        with pytest.raises(RunLimitError) as caught:
+            await create(RuntimeClient(official), api, limit, stream)
+    assert str(caught.value) == (
+        f"the model's answer was cut at the output token limit (max_output_tokens={limit}) in "
+        f"the middle of {what}: {CUT_FIX}"
+    )
+    assert len(mock.model_requests) == 1

@@ -109,7 +109,7 @@ async def test_exact_reuse_continues_from_the_generated_tokens(encoding: Any) ->
     assert third.prompt[: len(second.prompt) + len(second.tokens)] == second.prompt + second.tokens
     tail = encoding.decode_utf8(list(second.prompt[len(first.prompt) + len(first.tokens) :]))
     assert tail == (
-        "<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>"
+        "<|start|>functions.get_weather<|channel|>commentary to=assistant<|message|>"
         '{"city": "Tokyo", "condition": "sunny"}<|end|><|start|>assistant'
     )
     usages = [r.usage for r in result.raw_responses]
@@ -209,20 +209,24 @@ async def test_parsing_rules(
         assert response.output[-1].name == detail  # type: ignore[union-attr]
 
 
-async def test_output_token_limit_leaves_an_incomplete_message(encoding: Any) -> None:
+async def test_output_token_limit_while_reasoning_is_a_cut_answer(encoding: Any) -> None:
     from agents import ModelSettings
     from agents.models.interface import ModelTracing
 
+    from agent_runtime.backends.client import CutAnswerError
+
     engine = FakeEngine(encoding, [Reply(reasoning="one two three four five six seven eight")])
     model = embedded_model(engine, encoding, model="m", start_date=DATE)
-    response = await model.get_response(
-        None, "x", ModelSettings(max_tokens=5), [], None, [], ModelTracing.DISABLED,
-        previous_response_id=None, conversation_id=None, prompt=None,
-    )  # fmt: skip
+    with pytest.raises(CutAnswerError) as caught:
+        await model.get_response(
+            None, "x", ModelSettings(max_tokens=5), [], None, [], ModelTracing.DISABLED,
+            previous_response_id=None, conversation_id=None, prompt=None,
+        )  # fmt: skip
     assert engine.generations[0].sampling.max_tokens == 5
-    (item,) = response.output
-    assert item.type == "reasoning"
-    assert response.usage.output_tokens == 5
+    assert str(caught.value) == (
+        "the answer was cut at the output token limit (max_output_tokens=5) while the model "
+        "was still reasoning"
+    )
 
 
 def test_vllm_missing_is_a_clear_error() -> None:

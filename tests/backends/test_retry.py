@@ -22,6 +22,7 @@ from openai import AsyncOpenAI
 from openai.types.responses import (
     Response,
     ResponseCompletedEvent,
+    ResponseIncompleteEvent,
     ResponseOutputMessage,
     ResponseOutputRefusal,
     ResponseReasoningItem,
@@ -29,7 +30,7 @@ from openai.types.responses import (
 )
 from openai.types.responses.response_reasoning_item import Content
 
-from agent_runtime import BackendError, BackendUnavailableError, Runtime
+from agent_runtime import BackendError, BackendUnavailableError, RunLimitError, Runtime
 from agent_runtime.backends.client import EmptyResponseError
 from agent_runtime.backends.retry import (
     RetryEvent,
@@ -793,14 +794,85 @@ async def test_a_streamed_answer_without_output_is_asked_again(
     )
 
 
-async def test_an_incomplete_answer_with_output_is_passed_on(clock: Clock) -> None:
-    completion = completed(
-        [assistant_message("hal")],
+def incomplete(output: list[Any], *, max_output_tokens: int = 64) -> ResponseIncompleteEvent:
+    """vLLM 0.33's end of a stream cut at the output token limit."""
+    response = completed(
+        output,
         status="incomplete",
         incomplete_details={"reason": "max_output_tokens"},
+        max_output_tokens=max_output_tokens,
+    ).response
+    return ResponseIncompleteEvent(type="response.incomplete", response=response, sequence_number=9)
+
+
+CUT_FIX = (
+    "raise `model_settings.max_tokens` of the agent (or `defaults.model_settings`) in "
+    "agents.yaml, or lower its `reasoning_effort`."
+)
+
+
+@pytest.mark.parametrize(
+    ("output", "what"),
+    [
+        pytest.param([reasoning(), assistant_message("hal")], "its answer", id="message"),
+        pytest.param(
+            [reasoning(), function_call("f", '{"city": "Pa', call_id="c1")],
+            "a tool call",
+            id="call",
+        ),
+    ],
+)
+@pytest.mark.parametrize("end", [incomplete, completed], ids=["incomplete-event", "completed"])
+async def test_an_answer_cut_part_way_ends_the_run(
+    clock: Clock, output: list[Any], what: str, end: Any
+) -> None:
+    """A half-written answer is not passed on as the answer, nor retried (it would be cut
+    again): the error names the limit and how to raise it."""
+    last = (
+        end(output)
+        if end is incomplete
+        else completed(
+            output,
+            status="incomplete",
+            incomplete_details={"reason": "max_output_tokens"},
+            max_output_tokens=64,
+        )
     )
-    inner = ScriptedModel([stream_of(delta("hal"), completion)])
-    assert await events_of(wrap(inner, clock)) == [delta("hal"), completion]
+    inner = ScriptedModel([stream_of(delta("hal"), last)])
+    seen: list[Any] = []
+    with pytest.raises(RunLimitError) as error:
+        async for event in wrap(inner, clock).stream_response(**CALL):
+            seen.append(event)
+    assert kinds(seen) == ["response.output_text.delta"]
+    assert str(error.value) == (
+        "the model's answer was cut at the output token limit (max_output_tokens=64) in the "
+        f"middle of {what}: {CUT_FIX}"
+    )
+    assert clock.sleeps == []
+
+
+async def test_an_answer_cut_while_reasoning_is_asked_again(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    inner = ScriptedModel([stream_of(incomplete([reasoning()])), stream_of(*ANSWER)])
+    events = await events_of(wrap(inner, clock))
+    assert kinds(events) == ["response.output_text.delta", "response.completed"]
+    assert [record.getMessage() for record in caplog.records] == [
+        f"model call to {URL} failed (the answer was cut at the output token limit "
+        "(max_output_tokens=64) while the model was still reasoning); retry 1 of 2 in 0.50 s"
+    ]
+
+
+async def test_answers_cut_while_reasoning_every_time_name_the_limit(clock: Clock) -> None:
+    cut = [reasoning()]
+    inner = ScriptedModel([stream_of(incomplete(cut))] * 3)
+    with pytest.raises(RunLimitError) as error:
+        await events_of(wrap(inner, clock))
+    assert str(error.value) == (
+        "the model used all of its output tokens (max_output_tokens=64) without answering, 3 "
+        f"times: {CUT_FIX}"
+    )
+    assert len(clock.sleeps) == 2
 
 
 async def test_a_stream_that_keeps_failing_gives_up_after_its_partial_events(

@@ -224,6 +224,35 @@ ERRORS = [
         "never finish: d -> d; remove one of these `agent_tools` entries.",
         id="agent-tool-cycles",
     ),
+    pytest.param(
+        "version: 1\n"
+        "defaults: {model_settings: {tool_choice: required}}\n"
+        "backends:\n"
+        "  local: {base_url: 'http://x/v1', model: m}\n"
+        "  gpu: {kind: vllm-embedded, model: m}\n"
+        "tools:\n"
+        "  get_weather: {function: 'mytools.weather:get_weather'}\n"
+        "agents:\n"
+        "  a: {backend: local, tools: [get_weather], model_settings: {tool_choice: get_wether}}\n"
+        "  b: {backend: local, agent_tools: [a], model_settings: {tool_choice: get_weather}}\n"
+        "  c: {backend: local}\n"
+        "  d: {backend: gpu, tools: [get_weather]}\n"
+        "  e: {backend: local, tools: [get_weather], model_settings: {tool_choice: none}}\n"
+        "  f: {backend: local, handoffs: [e], model_settings: {tool_choice: transfer_to_e}}\n",
+        "agents.yaml has 4 problems:\n"
+        "  agents.yaml:9:75   agents.a.model_settings.tool_choice: tool_choice 'get_wether' is not "
+        "one of the agent's tools. Did you mean 'get_weather'?\n"
+        "  agents.yaml:10:71  agents.b.model_settings.tool_choice: tool_choice 'get_weather' is "
+        "not one of the agent's tools ('a').\n"
+        "  agents.yaml:11:3   agents.c: tool_choice 'required' (from "
+        "defaults.model_settings.tool_choice) asks for a tool call, but the agent has no tools: "
+        "give it `tools`, or remove tool_choice.\n"
+        "  agents.yaml:12:3   agents.d: tool_choice 'required' (from "
+        "defaults.model_settings.tool_choice) needs a vLLM server, which constrains the model to "
+        "call a tool; the engine of kind vllm-embedded does not: use `auto`, or a backend of kind "
+        "vllm.",
+        id="tool-choice",
+    ),
 ]
 
 

@@ -367,7 +367,7 @@ MODEL_SETTINGS = {
     "top_p": mostly([0.9, 1], [1.5]),
     "max_tokens": mostly([1, 512], [0]),
     "reasoning_effort": mostly(["low", "medium", "high"], ["minimal"]),
-    "tool_choice": mostly(["auto", "none"], ["required"]),
+    "tool_choice": mostly(["auto", "none", "required", "get_weather"], ["a-b", "no_such_tool"]),
     "parallel_tool_calls": mostly([True, False, "${FLAG:-false}"]),
     "truncation": mostly(["auto", "disabled"], ["off"]),
     "extra_body": mostly([{"n": 1}, {"nested": {"a": [1, 2]}}], ["x"]),

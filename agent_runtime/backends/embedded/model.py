@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from agent_runtime.backends.client import check_response
 from agent_runtime.backends.embedded.engine import Engine, Sampling
 from agent_runtime.backends.embedded.parse import TurnParser, response_object
 from agent_runtime.backends.embedded.prompt import (
@@ -168,7 +169,7 @@ def _model_class() -> type[Any]:
             previous = self._previous_turn(items, fingerprint)
             if previous is not None and self.reuse == "exact":
                 calls = dict(previous.calls)
-                messages, _ = render_items(items[previous.items :], calls)
+                messages = render_items(items[previous.items :], calls)
                 tokens = list(previous.tokens)
                 for message in messages:
                     tokens += self.encoding.render(message)
@@ -262,7 +263,11 @@ def _model_class() -> type[Any]:
                 if stream:
                     for event in parser.events():
                         yield event
-            turn = parser.finish()
+            stops = set(sampling.stop_token_ids)
+            cut = len(generated) >= sampling.max_tokens and not (
+                generated and generated[-1] in stops
+            )
+            turn = parser.finish(cut=cut)
             self._remember(items, turn.output, prompt, generated, fingerprint)
             trace = current_trace.get()
             if trace is not None:
@@ -274,9 +279,11 @@ def _model_class() -> type[Any]:
                     mode=self.reuse,
                 )
             status: Literal["completed", "incomplete"] = (
-                "completed" if turn.finished else "incomplete"
+                "incomplete" if cut or not turn.output else "completed"
             )
-            response = self._response(turn.output, len(prompt), reused, parser, status)
+            response = self._response(
+                turn.output, len(prompt), reused, parser, status, sampling.max_tokens
+            )
             if stream:
                 for event in parser.events():
                     yield event
@@ -291,6 +298,7 @@ def _model_class() -> type[Any]:
             reused: int,
             parser: TurnParser,
             status: Literal["completed", "incomplete", "in_progress"],
+            max_output_tokens: int | None = None,
         ) -> Any:
             return response_object(
                 model=self.model,
@@ -300,6 +308,7 @@ def _model_class() -> type[Any]:
                 output_tokens=parser.tokens,
                 reasoning_tokens=parser.reasoning_tokens,
                 status=status,
+                max_output_tokens=max_output_tokens,
             )
 
         async def get_response(
@@ -322,7 +331,7 @@ def _model_class() -> type[Any]:
                     system_instructions, input, model_settings, tools, handoffs, stream=False
                 )
             ]
-            response = results[-1]
+            response = check_response(results[-1])  # a cut answer: asked again or an error
             usage = response.usage
             return ModelResponse(
                 output=response.output,

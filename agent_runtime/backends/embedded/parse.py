@@ -1,7 +1,7 @@
 """Generated harmony tokens → Responses output items and stream events, by vLLM's rules.
 
-A turn's tokens are fed one at a time to harmony's `StreamableParser` (as vLLM does, in its
-current form: call arguments that are valid JSON are re-serialised): each assistant message
+A turn's tokens are fed one at a time to harmony's `StreamableParser` (as vLLM 0.33 does; call
+arguments are passed on exactly as the model wrote them): each assistant message
 becomes an output item — `analysis` → reasoning, a message to `functions.NAME`
 (or to the bare name of a declared tool) → function call, `commentary`/`final` text → message —
 and, when streaming, the matching `response.*` events are produced as the tokens arrive.
@@ -9,7 +9,6 @@ and, when streaming, the matching `response.*` events are produced as the tokens
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -27,14 +26,6 @@ _BUILTIN = ("python", "browser", "container")
 
 def _hex() -> str:
     return uuid.uuid4().hex[:16]
-
-
-def _arguments(text: str) -> str:
-    """Call arguments as current vLLM returns them: valid JSON re-serialised, else stripped."""
-    try:
-        return json.dumps(json.loads(text))
-    except ValueError:
-        return text.strip()
 
 
 @dataclass(slots=True)
@@ -79,6 +70,8 @@ class TurnParser:
         self._sequence = 0
         self._open: _Item | None = None
         self._open_index = -1
+        self._pending: list[int] = []  # tokens since the last complete message
+        self._encoding = encoding
         self.tokens = 0
         self.reasoning_tokens = 0
 
@@ -104,8 +97,11 @@ class TurnParser:
         before = len(parser.messages)
         parser.process(token)
         self.tokens += 1
-        if len(parser.messages) > before and self._open is not None:
-            self._close()
+        self._pending.append(token)
+        if len(parser.messages) > before:
+            self._pending = []
+            if self._open is not None:
+                self._close()
         if parser.state == StreamState.CONTENT:
             channel, recipient = parser.current_channel, parser.current_recipient
             if channel == "analysis" or (channel == "commentary" and recipient):
@@ -208,7 +204,7 @@ class TurnParser:
             )
         if item.kind == "function_call":
             return ResponseFunctionToolCall(
-                arguments=_arguments(text) if status == "completed" else text,
+                arguments=text,
                 call_id=item.call_id,
                 name=item.name,
                 type="function_call",
@@ -223,12 +219,29 @@ class TurnParser:
             type="message",
         )
 
-    def finish(self) -> ParsedTurn:
-        """End of generation: the output items (a message cut short stays, incomplete)."""
-        finished = self._open is None
+    def finish(self, *, cut: bool = False) -> ParsedTurn:
+        """End of generation: the output items. `cut`: it stopped at the output token limit; then
+        the item being written is `incomplete`, and a cut inside a message header (or before
+        anything was generated) leaves, as in vLLM 0.33, an incomplete message holding the raw
+        text since the last complete message."""
+        open_item = self._open
+        finished = open_item is None
+        if cut and open_item is None and (self._pending or not self.tokens):
+            text = self._encoding.decode_utf8(self._pending)
+            if text:  # streamed like any message
+                self._start("message", "")
+                open_item = self._open
+                assert open_item is not None
+                open_item.text.append(text)
+                self._delta(text)
+            else:  # nothing to stream
+                open_item = _Item("message", f"msg_{_hex()}", text=[""])
+                self._items.append(open_item)
         self._close()
         output = [
-            self._output_item(item, status="completed" if item.done else "incomplete")
+            self._output_item(
+                item, status="incomplete" if cut and item is open_item else "completed"
+            )
             for item in self._items
         ]
         return ParsedTurn(
@@ -261,12 +274,19 @@ class TurnParser:
         return event
 
     def completed(self, response: Response) -> ResponseStreamEvent:
-        """The `response.completed` event (last of a stream)."""
-        from openai.types.responses import ResponseCompletedEvent
+        """The last event of a stream: `response.incomplete` for an incomplete response (as vLLM
+        0.33 ends one), else `response.completed`."""
+        from openai.types.responses import ResponseCompletedEvent, ResponseIncompleteEvent
 
-        event = ResponseCompletedEvent(
-            response=response, sequence_number=self._sequence, type="response.completed"
-        )
+        event: ResponseStreamEvent
+        if response.status == "incomplete":
+            event = ResponseIncompleteEvent(
+                response=response, sequence_number=self._sequence, type="response.incomplete"
+            )
+        else:
+            event = ResponseCompletedEvent(
+                response=response, sequence_number=self._sequence, type="response.completed"
+            )
         self._sequence += 1
         return event
 
@@ -280,6 +300,7 @@ def response_object(
     output_tokens: int,
     reasoning_tokens: int,
     status: Literal["completed", "incomplete", "in_progress"],
+    max_output_tokens: int | None = None,
 ) -> Response:
     """A typed `Response` holding a turn's output and usage."""
     from openai.types.responses import Response, ResponseUsage
@@ -295,6 +316,7 @@ def response_object(
         tool_choice="auto",
         tools=[],
         status=status,
+        max_output_tokens=max_output_tokens,
         incomplete_details={"reason": "max_output_tokens"} if status == "incomplete" else None,  # type: ignore[arg-type]
         usage=ResponseUsage(
             input_tokens=input_tokens,

@@ -1,10 +1,12 @@
-"""Responses-API input items → the harmony prompt gpt-oss reads, by vLLM's rules.
+"""Responses-API input items → the harmony prompt gpt-oss reads, by vLLM 0.33's rules.
 
-The same conversion vLLM's Responses endpoint makes (wire reference §3.1 and §3.2): a system message
-(reasoning effort, date), a developer message (instructions and the `functions` namespace), then
-each item: user and assistant messages, reasoning as `analysis`, function calls as `commentary`
-to `functions.NAME` (content type `json`), tool results from `functions.NAME` to the assistant.
-Instructions are kept without tools, as vLLM does since #44330.
+The same conversion vLLM 0.33's Responses endpoint makes: a system message (reasoning effort,
+date), a developer message (the instructions — or, without them, the text of a leading system or
+developer item — and the `functions` namespace), then each item: user and assistant messages
+(an assistant message on the `final` channel), reasoning as `analysis`, function calls as
+`commentary` to `functions.NAME` (content type `json`), tool results from `functions.NAME` to the
+assistant, later system and developer items as developer messages of their own. It is rendered by
+`harmony.render_prompt`: the reasoning before the last final answer is dropped.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from agent_runtime.backends.harmony import render_prompt
 
 if TYPE_CHECKING:
     from openai_harmony import HarmonyEncoding, Message
@@ -47,12 +51,10 @@ def tools_fingerprint(
     )
 
 
-def _system(effort: str | None, start_date: str | None, identity: str | None) -> Message:
+def _system(effort: str | None, start_date: str | None) -> Message:
     from openai_harmony import Message, ReasoningEffort, Role, SystemContent
 
     content = SystemContent.new()
-    if identity is not None:
-        content = content.with_model_identity(identity)
     if effort is not None:
         content = content.with_reasoning_effort(ReasoningEffort(effort.capitalize()))
     content = content.with_conversation_start_date(start_date or datetime.date.today().isoformat())
@@ -62,10 +64,10 @@ def _system(effort: str | None, start_date: str | None, identity: str | None) ->
 def _developer(instructions: str | None, tools: Sequence[ToolSpec]) -> Message | None:
     from openai_harmony import DeveloperContent, Message, Role, ToolDescription
 
-    if instructions is None and not tools:
+    if not instructions and not tools:
         return None
     content = DeveloperContent.new()
-    if instructions is not None:
+    if instructions:
         content = content.with_instructions(instructions)
     if tools:
         content = content.with_function_tools(
@@ -107,8 +109,19 @@ def _plain(item: Any) -> Mapping[str, Any]:
     raise PromptError(f"an input item of type {type(item).__name__} cannot be rendered")
 
 
-def render_items(items: Iterable[Any], calls: dict[str, str]) -> tuple[list[Message], str | None]:
-    """Harmony messages for input items, and the model identity a system item sets.
+def _instructions_item(item: Any) -> str | None:
+    """The text of a system or developer message item, else None."""
+    plain = _plain(item)
+    if plain.get("type", "message") != "message" or plain.get("role") not in (
+        "system",
+        "developer",
+    ):
+        return None
+    return "".join(_texts(plain.get("content"), "input[0]"))
+
+
+def render_items(items: Iterable[Any], calls: dict[str, str]) -> list[Message]:
+    """Harmony messages for input items.
 
     `calls` maps the call ids of function calls seen so far to their names (updated), so that a
     tool result can name the function it answers.
@@ -116,7 +129,6 @@ def render_items(items: Iterable[Any], calls: dict[str, str]) -> tuple[list[Mess
     from openai_harmony import Author, Message, Role
 
     messages: list[Message] = []
-    identity: str | None = None
     for position, raw in enumerate(items):
         item = _plain(raw)
         where = f"input[{position}]"
@@ -129,11 +141,10 @@ def render_items(items: Iterable[Any], calls: dict[str, str]) -> tuple[list[Mess
             elif role == "assistant":
                 message = Message.from_role_and_content(Role.ASSISTANT, "".join(texts))
                 messages.append(message.with_channel("final"))
-            elif role == "developer":
-                text = "".join(f"Instructions:\n{t}" for t in texts)
-                messages.append(Message.from_role_and_content(Role.DEVELOPER, text))
-            elif role == "system":
-                identity = identity if identity is not None else (texts[0] if texts else "")
+            elif role in ("developer", "system"):
+                developer = _developer("".join(texts), ())
+                if developer is not None:
+                    messages.append(developer)
             else:
                 raise PromptError(f"{where}: unknown role {role!r}")
         elif kind == "reasoning":
@@ -163,7 +174,7 @@ def render_items(items: Iterable[Any], calls: dict[str, str]) -> tuple[list[Mess
             messages.append(message.with_channel("commentary").with_recipient("assistant"))
         else:
             raise PromptError(f"{where}: input items of type {kind!r} have no harmony form")
-    return messages, identity
+    return messages
 
 
 def conversation(
@@ -176,13 +187,12 @@ def conversation(
     start_date: str | None,
 ) -> list[int]:
     """The whole prompt, rendered for the assistant's next message."""
-    from openai_harmony import Conversation, Role
-
-    messages, identity = render_items(items, {})
-    head = [_system(effort, start_date, identity)]
+    if instructions is None and items:
+        leading = _instructions_item(items[0])
+        if leading is not None:
+            instructions, items = leading, items[1:]
+    head = [_system(effort, start_date)]
     developer = _developer(instructions, tools)
     if developer is not None:
         head.append(developer)
-    return encoding.render_conversation_for_completion(
-        Conversation.from_messages([*head, *messages]), Role.ASSISTANT
-    )
+    return render_prompt(encoding, [*head, *render_items(items, {})])

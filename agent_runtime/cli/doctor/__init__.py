@@ -1,12 +1,13 @@
 """`agent-runtime doctor`: check a live model server and say what to fix.
 
-Each backend of agents.yaml goes through six checks, in order: reachable, health, model,
-responses tool call, chat tool call, reasoning. A check passes (✓), fails (✗), warns (!: it
-failed, but the backend does not depend on it) or is not run (-) because an earlier one makes it
-pointless (no server, a rejected API key, a model the server does not serve).
+Each backend of agents.yaml goes through seven checks, in order: reachable, health, version,
+model, responses tool call, chat tool call, reasoning. A check passes (✓), fails (✗), warns (!:
+it failed, but the backend does not depend on it) or is not run (-) because an earlier one makes
+it pointless (no server, a rejected API key, a model the server does not serve).
 
 This module runs the checks in that order and renders them (lines, summary, JSON, exit code);
-the checks themselves are in `checks` (reachable, health, model: plain HTTP) and `tool_call`
+the checks themselves are in `checks` (reachable, health, version, model: plain HTTP) and
+`tool_call`
 (the tool calls over both APIs, and the reasoning in the answers).
 
 The OpenAI client and httpx2 are imported inside the command, so `agent-runtime --help` stays fast.
@@ -36,7 +37,15 @@ from agent_runtime.cli.common import (
     handle_errors,
     load,
 )
-from agent_runtime.cli.doctor.checks import CHECKS, Check, Target, check_model, check_server
+from agent_runtime.cli.doctor.checks import (
+    CHECKS,
+    Check,
+    Need,
+    Target,
+    check_model,
+    check_server,
+    check_version,
+)
 from agent_runtime.cli.doctor.tool_call import (
     ask_chat,
     ask_responses,
@@ -83,6 +92,7 @@ def doctor_command(
     \b
       reachable            the server accepts connections at base_url
       health               GET /health (at the server root) answers 200
+      version              GET /version: the vLLM release, new enough for agents.yaml
       model                GET /v1/models lists the backend's model
       responses tool call  POST /v1/responses with a trivial tool gives a function_call
       chat tool call       POST /v1/chat/completions with that tool gives tool_calls
@@ -148,10 +158,38 @@ def _targets(
             reasoning_field=spec.reasoning_field,
             source=config.source,
             timeout_s=timeout,
+            needs=_needs(config, name),
         )
         for name, spec in backends.items()
         if name not in in_process and only in (None, name)
     ]
+
+
+def _needs(config: Config, backend: str) -> tuple[Need, ...]:
+    """What the agents on `backend` ask of vLLM that older releases do not do."""
+    needs = []
+    for agent in config.spec.agents:
+        name, spec = config.backend_of(agent)
+        choice = config.model_settings_of(agent).tool_choice
+        if name != backend or choice in (None, "auto", "none"):
+            continue
+        if spec.api == "responses":
+            needs.append(
+                Need(
+                    release=(0, 27),
+                    what=f"agent '{agent}' sets tool_choice {choice!r}, which vLLM's Responses "
+                    "API answers with 501 before 0.27",
+                )
+            )
+        else:
+            needs.append(
+                Need(
+                    release=(0, 33),
+                    what=f"agent '{agent}' sets tool_choice {choice!r}, which vLLM's Chat API "
+                    "enforces from 0.33 (0.22.1 ignores it)",
+                )
+            )
+    return tuple(needs)
 
 
 async def _doctor(targets: list[Target], *, as_json: bool) -> int:
@@ -249,10 +287,11 @@ async def _diagnose(target: Target) -> AsyncIterator[Check]:
             return
         assert health is not None
         yield health
+        yield await check_version(http, target)
         model = await check_model(http, target)
     yield model
     if model.blocks is not None:
-        for name in CHECKS[3:]:
+        for name in CHECKS[CHECKS.index("model") + 1 :]:
             yield _not_run(name, target, model.blocks)
         return
     async with AsyncOpenAI(

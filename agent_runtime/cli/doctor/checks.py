@@ -20,11 +20,32 @@ from agent_runtime.launch.probe import served_models
 if TYPE_CHECKING:
     import httpx2
 
-__all__ = ["CHECKS", "Api", "Check", "Target", "check_model", "check_server"]
+__all__ = [
+    "CHECKED_RELEASES",
+    "CHECKS",
+    "Api",
+    "Check",
+    "Need",
+    "Target",
+    "check_model",
+    "check_server",
+    "check_version",
+]
 
 Api = Literal["responses", "chat_completions"]
 
-CHECKS = ("reachable", "health", "model", "responses tool call", "chat tool call", "reasoning")
+CHECKS = (
+    "reachable",
+    "health",
+    "version",
+    "model",
+    "responses tool call",
+    "chat tool call",
+    "reasoning",
+)
+
+CHECKED_RELEASES = ("0.22.1", "0.33.0")
+"""The vLLM releases agent-runtime (its mock server, its embedded backend) follows."""
 
 _SERVE_FLAGS = (
     "--tool-call-parser openai --enable-auto-tool-choice --reasoning-parser openai_gptoss"
@@ -63,6 +84,14 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Need:
+    """A configured feature that needs a vLLM release at least this new."""
+
+    release: tuple[int, ...]
+    what: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
     """A backend with the command-line overrides applied."""
 
@@ -76,6 +105,7 @@ class Target:
     reasoning_field: str
     source: str
     timeout_s: float
+    needs: tuple[Need, ...] = ()
 
     @property
     def root(self) -> str:
@@ -90,6 +120,8 @@ class Target:
         """Whether a failure of `check` fails the command for this backend."""
         if check == "health":
             return self.kind == "vllm"
+        if check == "version":
+            return False
         if check == "responses tool call":
             return self.api == "responses"
         if check == "chat tool call":
@@ -225,3 +257,57 @@ async def check_model(http: httpx2.AsyncClient, target: Target) -> Check:
     length = names[target.model]
     extra = f" (max_model_len {length})" if length is not None else ""
     return Check(name="model", ok=True, detail=f"{target.model} is served{extra}")
+
+
+async def check_version(http: httpx2.AsyncClient, target: Target) -> Check:
+    """The version check: which vLLM answers (`GET /version`), and whether it is new enough for
+    what agents.yaml asks of it (a warning when not: the server still answers)."""
+    import httpx2
+
+    where = f"GET {urlsplit(target.root).path}/version"
+    try:
+        response = await http.get(f"{target.root}/version")
+        body = response.json() if response.status_code == 200 else None
+    except (httpx2.HTTPError, ValueError):
+        body = None
+    version = body.get("version") if isinstance(body, dict) else None
+    if not isinstance(version, str):
+        if target.kind != "vllm":
+            return Check(
+                name="version", ok=None, detail="not run: not a vLLM server", required=False
+            )
+        return Check(
+            name="version",
+            ok=False,
+            detail=f"{where} gives no vLLM version: is it vLLM?",
+            fix=target.base_url_fix(),
+            required=False,
+        )
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        release = Version(version).release
+    except InvalidVersion:
+        release = ()
+    missing = [need for need in target.needs if release < need.release]
+    oldest = Version(CHECKED_RELEASES[0]).release
+    if release < oldest:
+        missing.append(
+            Need(
+                release=oldest[:2],
+                what="agent-runtime follows vLLM "
+                + " and ".join(CHECKED_RELEASES)
+                + "; older servers answer differently",
+            )
+        )
+    if not missing:
+        return Check(name="version", ok=True, detail=f"vLLM {version}", required=False)
+    newest = max(need.release for need in missing)
+    return Check(
+        name="version",
+        ok=False,
+        detail=f"vLLM {version}: " + "; ".join(need.what for need in missing),
+        fix=f"upgrade vLLM to {newest[0]}.{newest[1]} or later (pip install -U vllm; "
+        f"{CHECKED_RELEASES[-1]} is the release checked)",
+        required=False,
+    )
