@@ -38,7 +38,12 @@ from agent_runtime.testing.chat_request import parse_chat_request
 from agent_runtime.testing.completion import Completion, HarmonyParseError, Step, generate
 from agent_runtime.testing.http_error import VLLMHTTPError, validation_error
 from agent_runtime.testing.profile import Latency, VLLMProfile
-from agent_runtime.testing.prompt import PromptRenderer, estimate_prompt_tokens, load_encoding
+from agent_runtime.testing.prompt import (
+    PromptRenderer,
+    estimate_prompt_tokens,
+    load_encoding,
+    prompt_messages,
+)
 from agent_runtime.testing.recording import RecordedRequest
 from agent_runtime.testing.request import ParsedRequest
 from agent_runtime.testing.responses import (
@@ -258,7 +263,7 @@ class MockApp:
         else:
             parsed = parse_chat_request(record.json, served_models=self._server.served_model_names)
         record.stream = parsed.stream
-        record.messages = tuple(parsed.messages)
+        record.messages = tuple(prompt_messages(parsed, self._server.profile).messages)
         record.function_calls = tuple(parsed.function_calls)
         record.function_outputs = tuple(parsed.function_outputs)
         record.tool_names = tuple(t.name for t in parsed.tools)

@@ -195,14 +195,7 @@ def _convert_chat_messages(messages: list[Any], request: ParsedRequest) -> None:
             raise field_error(
                 "chat_completions", "messages", dict(message), "union_tag_invalid", "Unknown role"
             )
-    # vLLM drops every analysis message before the last final answer (baseline rule).
-    last_final = max(
-        (i for i, m in enumerate(converted) if m.role == "assistant" and m.channel == "final"),
-        default=-1,
-    )
-    request.messages.extend(
-        m for i, m in enumerate(converted) if not (i < last_final and m.channel == "analysis")
-    )
+    request.messages.extend(converted)
 
 
 def _convert_chat_assistant(
@@ -212,6 +205,8 @@ def _convert_chat_assistant(
     # With `"content": null` pydantic picks the openai TypedDict, which has no `reasoning`
     # key: vLLM silently loses the reasoning (send "" or omit `content` to keep it).
     reasoning = None if "content" in message and content is None else message.get("reasoning")
+    if not reasoning:  # the older field name, read whatever `content` is (vLLM 0.22, 0.33)
+        reasoning = message.get("reasoning_content")
     tool_calls = message.get("tool_calls") or []
     if tool_calls:
         text = _chat_text(content)

@@ -11,14 +11,12 @@ from typing import Any
 
 import click
 
-from agent_runtime.testing.profile import LATEST, VLLM_0_21, Latency
+from agent_runtime.testing.profile import RELEASES, Latency
 from agent_runtime.testing.prompt import HarmonyUnavailableError
 from agent_runtime.testing.responders import ToolLoop
 from agent_runtime.testing.script import ScriptEntry, ScriptError, load_script
 
 __all__ = ["mock_command"]
-
-_PROFILES = {"v0.21": VLLM_0_21, "latest": LATEST}
 
 
 def _arguments(_ctx: click.Context, _param: click.Parameter, value: str) -> dict[str, Any]:
@@ -55,11 +53,11 @@ def _arguments(_ctx: click.Context, _param: click.Parameter, value: str) -> dict
     help="Render exact harmony prompts and count real tokens (needs the vocabulary).",
 )
 @click.option(
-    "--profile",
-    type=click.Choice(sorted(_PROFILES)),
-    default="v0.21",
+    "--vllm-version",
+    type=click.Choice(list(RELEASES)),
+    default=next(iter(RELEASES)),
     show_default=True,
-    help="Which vLLM version to imitate.",
+    help="Which vLLM release to imitate (its prompts, answers, events and errors).",
 )
 @click.option(
     "--first-token-ms", default=0.0, type=click.FloatRange(0), help="Delay before the first token."
@@ -96,7 +94,7 @@ def mock_command(
     model: str,
     api_key: str | None,
     harmony: bool,
-    profile: str,
+    vllm_version: str,
     first_token_ms: float,
     per_token_ms: float,
     tool_loop: bool,
@@ -131,7 +129,7 @@ def mock_command(
             model=model,
             api_key=api_key,
             harmony=harmony,
-            profile=_PROFILES[profile],
+            profile=RELEASES[vllm_version],
             latency=Latency(first_token_s=first_token_ms / 1000, per_token_s=per_token_ms / 1000),
             seed=seed,
             keep_requests=1000,
@@ -152,7 +150,9 @@ def mock_command(
     replies = f"{len(script)} scripted repl{'y' if len(script) == 1 else 'ies'}"
     loop = f", then a {loop_tool} tool loop" if default else ""
     click.echo(
-        f"mock vLLM serving {model} at {mock.url} ({replies}{loop}); Ctrl-C stops.", err=True
+        f"mock vLLM {mock.profile.version} serving {model} at {mock.url} ({replies}{loop}); "
+        "Ctrl-C stops.",
+        err=True,
     )
     try:
         stop.wait()

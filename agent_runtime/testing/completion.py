@@ -10,7 +10,7 @@ Two tokenizers stand behind the same `Completion`:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from agent_runtime.backends.harmony import CALL_TOKEN, RETURN_TOKEN
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Completion", "HarmonyParseError", "OutMessage", "Step", "generate"]
 
+_STOPS = (RETURN_TOKEN, CALL_TOKEN, 200007)  # <|return|>, <|call|>, <|end|>
 _PIECE = re.compile(r" ?[^\W_]+| ?[^\w\s]+| ?_+|\s+")
 
 
@@ -60,6 +61,9 @@ class Completion:
     finish_reason: Literal["stop", "length"]
     stop_token: int | None
     token_ids: tuple[int, ...] | None = None
+    unparsed: str = ""
+    """The text of the tokens after the last message when the generation was cut inside a
+    message header, which harmony cannot parse (special tokens written out)."""
 
     @property
     def output_tokens(self) -> int:
@@ -108,16 +112,32 @@ def generate(
     max_tokens: int | None,
     invalid_arguments: bool = False,
 ) -> Completion:
-    """Turn a reply into a completion, cut at `max_tokens` like vLLM's `length` finish."""
+    """Turn a reply into a completion, cut at `max_tokens` (or the reply's `cut_at`) like
+    vLLM's `length` finish; an `incomplete` reply is cut where its text ends."""
+    if reply.cut_at is not None:
+        max_tokens = reply.cut_at if max_tokens is None else min(max_tokens, reply.cut_at)
     if reply.harmony is not None:
         if encoding is None:
             raise RuntimeError("raw harmony replies need the harmony encoding")
         tokens = encoding.encode(reply.harmony, allowed_special="all")
-        return _parse_harmony_tokens(encoding, tokens, max_tokens)
-    messages = reply_messages(reply, invalid_arguments=invalid_arguments)
-    if encoding is not None:
-        return _parse_harmony_tokens(encoding, _harmony_tokens(encoding, messages), max_tokens)
-    return _plain_completion(messages, max_tokens)
+        if reply.incomplete and tokens and tokens[-1] in _STOPS:
+            tokens = tokens[:-1]
+        completion = _parse_harmony_tokens(encoding, tokens, max_tokens)
+    else:
+        messages = reply_messages(reply, invalid_arguments=invalid_arguments)
+        if encoding is not None:
+            tokens = _harmony_tokens(encoding, messages)
+            if reply.incomplete and tokens:
+                tokens = tokens[:-1]
+            completion = _parse_harmony_tokens(encoding, tokens, max_tokens)
+        else:
+            if reply.incomplete:
+                count = len(_plain_completion(messages, None).steps)
+                max_tokens = count - 1 if max_tokens is None else min(max_tokens, count - 1)
+            completion = _plain_completion(messages, max_tokens)
+    if reply.incomplete and completion.finish_reason != "length":
+        completion = replace(completion, finish_reason="length", stop_token=None)
+    return completion
 
 
 def harmony_completion_text(messages: list[OutMessage]) -> str:
@@ -162,12 +182,15 @@ def _parse_harmony_tokens(
     parser = StreamableParser(encoding, role=Role.ASSISTANT)
     steps: list[Step] = []
     reasoning_tokens = 0
-    for token in tokens:
+    header_start = 0
+    for index, token in enumerate(tokens):
         try:
             parser.process(token)
         except HarmonyError as exc:
             raise HarmonyParseError(str(exc), len(steps)) from None
         done = len(parser.messages)
+        if parser.state == StreamState.EXPECT_START:
+            header_start = index + 1
         if parser.state == StreamState.CONTENT:
             channel = parser.current_channel
             if channel == "analysis" or (
@@ -196,6 +219,9 @@ def _parse_harmony_tokens(
         finish_reason=finish,
         stop_token=stop_token if finish == "stop" else None,
         token_ids=tuple(tokens),
+        unparsed=encoding.decode(tokens[header_start:])
+        if parser.state == StreamState.HEADER
+        else "",
     )
 
 

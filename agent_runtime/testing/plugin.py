@@ -2,8 +2,11 @@
 
 - `mock_vllm`: a running `MockVLLM` with an empty script; add replies with `mock_vllm.add(...)`.
   Works in sync and async tests. Configure it per test with
-  `@pytest.mark.mock_vllm(harmony=True, profile=LATEST, ...)` (any `MockVLLM` keyword).
+  `@pytest.mark.mock_vllm(harmony=True, vllm_version="0.22", ...)` (any `MockVLLM` keyword).
 - `mock_vllm_factory`: starts more servers: `mock_vllm_factory(script, **options)`.
+- The vLLM release the servers imitate: the newest by default; `--mock-vllm-version 0.22` or the
+  ini option `agent_runtime_vllm_version = 0.22` sets it for a whole run (a marker's
+  `vllm_version` or `profile` still wins), to run a suite against the release a team deploys.
 - Network guard: with `--block-network` or the ini option `agent_runtime_block_network = true`,
   a test that connects (or resolves a name) outside loopback fails with `NetworkBlockedError`.
 """
@@ -17,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from agent_runtime.testing.profile import release_profile
 from agent_runtime.testing.script import ScriptEntry
 from agent_runtime.testing.server import MockVLLM
 
@@ -37,6 +41,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="fail any test that reaches a non-loopback address (agent-runtime)",
     )
+    group.addoption(
+        "--mock-vllm-version",
+        default=None,
+        metavar="VERSION",
+        help="the vLLM release mock_vllm servers imitate, e.g. 0.22 (agent-runtime)",
+    )
+    parser.addini(
+        "agent_runtime_vllm_version",
+        default="",
+        help="the vLLM release mock_vllm servers imitate, e.g. 0.22 (agent-runtime)",
+    )
     parser.addini(
         "agent_runtime_block_network",
         type="bool",
@@ -46,10 +61,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    version = _configured_version(config)
+    if version is not None:
+        try:
+            release_profile(version)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--mock-vllm-version / agent_runtime_vllm_version: {exc}")
     config.addinivalue_line(
         "markers", "mock_vllm(**options): MockVLLM keyword arguments for the mock_vllm fixture"
     )
     config.addinivalue_line("markers", "allow_network: let this test reach non-loopback addresses")
+
+
+def _configured_version(config: pytest.Config) -> str | None:
+    option = config.getoption("--mock-vllm-version", default=None)
+    value = option if option is not None else config.getini("agent_runtime_vllm_version")
+    return str(value) if value else None
 
 
 def _is_loopback(host: object) -> bool:
@@ -106,11 +133,14 @@ def _agent_runtime_network_guard(
 
 
 @pytest.fixture
-def mock_vllm_factory() -> Iterator[Callable[..., MockVLLM]]:
+def mock_vllm_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., MockVLLM]]:
     """Start `MockVLLM` servers that stop at the end of the test."""
     started: list[MockVLLM] = []
+    version = _configured_version(request.config)
 
     def factory(script: list[ScriptEntry] | None = None, **options: Any) -> MockVLLM:
+        if version is not None and "profile" not in options:
+            options.setdefault("vllm_version", version)
         server = MockVLLM(script, **options).start()
         started.append(server)
         return server

@@ -300,9 +300,5 @@ def _convert_message_item(item: Mapping[str, Any], request: ParsedRequest) -> No
         request.messages.append(PromptMessage("user", "".join(texts)))
     elif role == "assistant":
         request.messages.append(PromptMessage("assistant", "".join(texts), "final"))
-    elif role == "developer":
-        text = "".join(f"Instructions:\n{t}" for t in texts)
-        request.messages.append(PromptMessage("developer", text))
-    elif request.system_identity is None:
-        # The first system message becomes the model identity; the message itself is dropped.
-        request.system_identity = texts[0] if texts else ""
+    else:  # system and developer items: the prompt renderer places them by the vLLM version
+        request.messages.append(PromptMessage(role, "".join(texts)))

@@ -9,6 +9,7 @@ in Python with `Reply`, `call` and `fault`, or loaded from a YAML/JSON file with
 - reasoning: "It is sunny. Write the haiku."
   final: "Tokyo wakes in light..."
 - harmony: "<|channel|>final<|message|>Hello!<|return|>"
+- {reasoning: "A long thought that runs out of tokens", cut_at: 4}
 - fault: {status: 503}
 ```
 """
@@ -100,6 +101,13 @@ class Reply:
     Either structured parts (`reasoning`, `preamble`, `calls`, `final`), rendered in that order
     as harmony messages, or `harmony`: a raw completion in the harmony format, parsed like vLLM
     parses model output. A `fault` may replace or accompany the reply.
+
+    A turn can end cut short, as when generation reaches `max_output_tokens` / `max_tokens`
+    (vLLM's `length` finish: a Responses `incomplete` status with
+    `incomplete_details.reason: "max_output_tokens"`, a Chat `finish_reason: "length"`):
+    `cut_at=N` stops after the first N generated tokens; `incomplete=True` stops where the
+    reply's text ends, without its closing token (for a raw `harmony` reply written up to
+    where it breaks off).
     """
 
     reasoning: str | None = None
@@ -108,8 +116,12 @@ class Reply:
     final: str | None = None
     harmony: str | None = None
     fault: Fault | None = None
+    cut_at: int | None = None
+    incomplete: bool = False
 
     def __post_init__(self) -> None:
+        if self.cut_at is not None and self.cut_at < 0:
+            raise ValueError(f"cut_at must be 0 or more generated tokens, not {self.cut_at}")
         if not isinstance(self.calls, tuple):
             object.__setattr__(self, "calls", tuple(self.calls))
         structured = (
@@ -198,6 +210,8 @@ class _ReplyDoc(pydantic.BaseModel):
     final: str | None = None
     harmony: str | None = None
     fault: _FaultDoc | None = None
+    cut_at: int | None = pydantic.Field(default=None, ge=0)
+    incomplete: bool = False
 
 
 _script_adapter = pydantic.TypeAdapter(list[_ReplyDoc])
@@ -227,6 +241,8 @@ def parse_script(document: Any, *, source: str = "<script>") -> list[Reply]:
                     final=doc.final,
                     harmony=doc.harmony,
                     fault=Fault(**doc.fault.model_dump()) if doc.fault else None,
+                    cut_at=doc.cut_at,
+                    incomplete=doc.incomplete,
                 )
             )
         except ValueError as exc:

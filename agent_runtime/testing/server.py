@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Self
 from agent_runtime.testing.app import MockApp
 from agent_runtime.testing.asgi import Receive, Scope, Send
 from agent_runtime.testing.http_error import VLLMHTTPError
-from agent_runtime.testing.profile import VLLM_0_21, Latency, VLLMProfile
+from agent_runtime.testing.profile import VLLM_0_33, Latency, VLLMProfile, release_profile
 from agent_runtime.testing.prompt import PromptRenderer
 from agent_runtime.testing.recording import RecordedRequest
 from agent_runtime.testing.script import Reply, ScriptEntry, as_entries
@@ -57,7 +57,10 @@ class MockVLLM:
         harmony: render each request into the exact harmony prompt (needs openai-harmony's
             vocabulary) and count tokens with the real tokenizer.
         latency: time to first token and per generated token.
-        profile: which vLLM version's behaviour to imitate.
+        profile: the vLLM behaviour to imitate: a release's (`VLLM_0_33`, the default, or
+            `VLLM_0_22`), or one changed with `.but(...)`.
+        vllm_version: the release to imitate by number (`"0.33"`, `"0.22.1"`), instead of
+            `profile`.
         max_model_len: the context length (`max_output_tokens` defaults to what is left).
         seed: make generated ids repeatable.
         start_date: the `Current date:` of harmony system messages (YYYY-MM-DD), as
@@ -78,7 +81,8 @@ class MockVLLM:
         api_key: str | None = None,
         harmony: bool = False,
         latency: Latency | None = None,
-        profile: VLLMProfile = VLLM_0_21,
+        profile: VLLMProfile | None = None,
+        vllm_version: str | None = None,
         max_model_len: int = 131072,
         seed: int | None = None,
         start_date: str | None = None,
@@ -91,7 +95,11 @@ class MockVLLM:
         self.served_model_names = tuple(served_model_names) or (model,)
         self.api_key = api_key
         self.latency = latency or Latency()
-        self.profile = profile
+        if profile is not None and vllm_version is not None:
+            raise ValueError("give either profile or vllm_version, not both")
+        if vllm_version is not None:
+            profile = release_profile(vllm_version)
+        self.profile = profile or VLLM_0_33
         self.max_model_len = max_model_len
         self.default = default
         self.requests: deque[RecordedRequest] = deque(maxlen=keep_requests)

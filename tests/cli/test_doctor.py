@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from agent_runtime.cli import cli
-from agent_runtime.testing import VLLM_0_21, Fault, MockVLLM, Reply, call, fault
+from agent_runtime.testing import VLLM_0_33, Fault, MockVLLM, Reply, call, fault
 from tests import helpers
 
 ROOT = helpers.ROOT
@@ -66,6 +66,7 @@ def reachable(mock: MockVLLM) -> str:
     return (
         f"✓ reachable — connected to {mock.root_url}\n"
         "✓ health — GET /health → 200\n"
+        "✓ version — vLLM 0.33.0\n"
         f"✓ model — {MODEL} is served (max_model_len 131072)\n"
     )
 
@@ -84,7 +85,7 @@ def passing(mock: MockVLLM, api: str = "responses") -> str:
         + "✓ responses tool call — function_call get_time({})\n"
         "✓ chat tool call — tool_calls get_time({})\n"
         "✓ reasoning — responses: a reasoning item with reasoning_text; chat: message.reasoning\n"
-        "All 6 checks passed.\n"
+        "All 7 checks passed.\n"
     )
 
 
@@ -99,6 +100,7 @@ def test_all_checks_pass(tmp_path: Path, mock_vllm_factory: Factory) -> None:
     mock.assert_script_consumed()
     assert [(r.method, r.path) for r in mock.requests] == [
         ("GET", "/health"),
+        ("GET", "/version"),
         ("GET", "/v1/models"),
         ("POST", "/v1/responses"),
         ("POST", "/v1/chat/completions"),
@@ -180,7 +182,7 @@ def test_chat_tool_parser_missing(
     summary: str,
     code: int,
 ) -> None:
-    mock = mock_vllm_factory(default=GOOD, profile=VLLM_0_21.but(chat_tool_parser=False))
+    mock = mock_vllm_factory(default=GOOD, profile=VLLM_0_33.but(chat_tool_parser=False))
     result = doctor(write_config(tmp_path, mock.url, api=api))
     assert result.output == (
         header(mock.url, api)
@@ -264,7 +266,7 @@ LEGACY = "✗ reasoning — responses: a reasoning item with reasoning_text; " +
         pytest.param(
             "chat_completions",
             "    reasoning_field: reasoning_content\n",
-            LEGACY.replace("✗", "✓") + "All 6 checks passed.\n",
+            LEGACY.replace("✗", "✓") + "All 7 checks passed.\n",
             0,
             id="chat-backend-with-reasoning_field",
         ),
@@ -284,7 +286,7 @@ LEGACY = "✗ reasoning — responses: a reasoning item with reasoning_text; " +
 def test_reasoning_content_of_old_vllm(
     tmp_path: Path, mock_vllm_factory: Factory, api: str, extra: str, lines: str, code: int
 ) -> None:
-    profile = VLLM_0_21.but(chat_reasoning_field="reasoning_content")
+    profile = VLLM_0_33.but(chat_reasoning_field="reasoning_content")
     mock = mock_vllm_factory(default=GOOD, profile=profile)
     result = doctor(write_config(tmp_path, mock.url, api=api, extra=extra))
     assert result.output == (
@@ -316,6 +318,7 @@ def test_model_not_served(tmp_path: Path, mock_vllm_factory: Factory) -> None:
     assert result.output == (
         header(mock.url) + f"✓ reachable — connected to {mock.root_url}\n"
         "✓ health — GET /health → 200\n"
+        "✓ version — vLLM 0.33.0\n"
         f"✗ model — '{MODEL}' is not served; the server serves 'gpt-oss', 'oss'\n"
         "  fix: set `model:` of backend 'local' to 'gpt-oss' or 'oss' (or pass --model), "
         f"or start vLLM with --served-model-name {MODEL}\n"
@@ -342,11 +345,12 @@ def test_unreachable_server(tmp_path: Path) -> None:
         f"  fix: start vLLM ({SERVE}), or point backend 'local' at a running server "
         f"(`base_url:` in {config}, or --base-url)\n"
         "- health — not run: server unreachable\n"
+        "- version — not run: server unreachable\n"
         "- model — not run: server unreachable\n"
         "- responses tool call — not run: server unreachable\n"
         "- chat tool call — not run: server unreachable\n"
         "- reasoning — not run: server unreachable\n"
-        "1 check failed, 5 not run.\n"
+        "1 check failed, 6 not run.\n"
     )
     assert result.exit_code == 3
 
@@ -367,6 +371,7 @@ def test_api_key_rejected(
     assert result.output == (
         header(mock.url) + f"✓ reachable — connected to {mock.root_url}\n"
         "✓ health — GET /health → 200\n"
+        "✓ version — vLLM 0.33.0\n"
         f"✗ model — GET /v1/models → 401: {why}\n"
         f"  fix: set `api_key:` of backend 'local' in {config} (or pass --api-key) to a key "
         "vLLM was started with (vllm serve ... --api-key KEY)\n"
@@ -465,14 +470,14 @@ def test_round_trips_that_go_wrong(
 ) -> None:
     mock = mock_vllm_factory(default=reply)
     result = doctor(write_config(tmp_path, mock.url))
-    assert result.output.splitlines()[4:8] == lines
+    assert result.output.splitlines()[5:9] == lines
     assert result.exit_code == 1
 
 
 def test_connection_lost_during_a_round_trip(tmp_path: Path, mock_vllm_factory: Factory) -> None:
     mock = mock_vllm_factory([fault(drop_connection=True), GOOD])
     result = doctor(write_config(tmp_path, mock.url))
-    line, fix = result.output.splitlines()[4:6]
+    line, fix = result.output.splitlines()[5:7]
     assert line.startswith("✗ responses tool call — POST /v1/responses: connection failed (")
     assert fix == "  fix: see the vLLM log: did the server stop?"
     assert result.exit_code == 1
@@ -482,7 +487,7 @@ def test_slow_model_times_out(tmp_path: Path, mock_vllm_factory: Factory) -> Non
     slow = Reply(reasoning="Slow.", calls=[call("get_time")], fault=Fault(delay_s=30))
     mock = mock_vllm_factory([slow, GOOD])
     result = doctor(write_config(tmp_path, mock.url), "--timeout", "0.5")
-    assert result.output.splitlines()[4:7] == [
+    assert result.output.splitlines()[5:8] == [
         "✗ responses tool call — POST /v1/responses: no answer within 0.5 s",
         "  fix: the model may be loading or the GPUs busy: see the vLLM log, or allow more "
         "time with --timeout",
@@ -501,6 +506,7 @@ def test_base_url_without_v1(tmp_path: Path, mock_vllm_factory: Factory) -> None
     assert result.output == (
         header(mock.root_url) + f"✓ reachable — connected to {mock.root_url}\n"
         "✓ health — GET /health → 200\n"
+        "✓ version — vLLM 0.33.0\n"
         "✗ model — GET /models → 404\n"
         f"  fix: set `base_url:` of backend 'local' to {mock.url} (vLLM serves the API under /v1)\n"
         "- responses tool call — not run: GET /models failed\n"
@@ -515,20 +521,83 @@ def test_server_without_health(tmp_path: Path, mock_vllm_factory: Factory) -> No
     # base_url one /v1 too deep: the root is then /v1, which has no /health.
     mock = mock_vllm_factory(default=GOOD)
     result = doctor(write_config(tmp_path, mock.url + "/v1"))
-    assert result.output.splitlines()[1:5] == [
+    assert result.output.splitlines()[1:7] == [
         f"✓ reachable — connected to {mock.url}",
         "✗ health — GET /v1/health → 404: this server has no /health; is it vLLM?",
+        "  fix: point `base_url:` at vLLM's root URL plus /v1, e.g. http://localhost:8000/v1",
+        "! version — GET /v1/version gives no vLLM version: is it vLLM?",
         "  fix: point `base_url:` at vLLM's root URL plus /v1, e.g. http://localhost:8000/v1",
         "✗ model — GET /v1/v1/models → 404",
     ]
     assert result.exit_code == 1
 
 
+@pytest.mark.parametrize(
+    ("api", "choice", "release", "why"),
+    [
+        pytest.param(
+            "responses",
+            "required",
+            "0.27",
+            "which vLLM's Responses API answers with 501 before 0.27",
+            id="responses-required",
+        ),
+        pytest.param(
+            "chat_completions",
+            "get_time",
+            "0.33",
+            "which vLLM's Chat API enforces from 0.33 (0.22.1 ignores it)",
+            id="chat-named",
+        ),
+    ],
+)
+def test_version_warns_when_agents_need_a_newer_vllm(
+    tmp_path: Path,
+    mock_vllm_factory: Factory,
+    api: str,
+    choice: str,
+    release: str,
+    why: str,
+) -> None:
+    settings = f"    model_settings:\n      tool_choice: {choice}\n    tools: [get_time]\n"
+    (tmp_path / "clock_tools.py").write_text("def get_time() -> str:\n    return 'noon'\n")
+    tools = "tools:\n  get_time:\n    function: clock_tools:get_time\n"
+    config = write_config(tmp_path, "http://127.0.0.1:9/v1", api=api)
+    config.write_text(tools + config.read_text() + settings)
+    old = mock_vllm_factory(default=GOOD, vllm_version="0.22")
+    result = doctor(config, "--base-url", old.url)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"! version — vLLM 0.22.1: agent 'clock' sets tool_choice {choice!r}, {why}\n"
+        f"  fix: upgrade vLLM to {release} or later (pip install -U vllm; 0.33.0 is the release "
+        "checked)\n"
+    ) in result.output
+    assert result.output.endswith("Required checks passed; 1 warning.\n")
+    new = mock_vllm_factory(default=GOOD)
+    result = doctor(config, "--base-url", new.url)
+    assert "✓ version — vLLM 0.33.0\n" in result.output
+    assert result.output.endswith("All 7 checks passed.\n")
+
+
+def test_version_warns_about_a_release_older_than_those_followed(
+    tmp_path: Path, mock_vllm_factory: Factory
+) -> None:
+    mock = mock_vllm_factory(default=GOOD, profile=VLLM_0_33.but(version="0.19.1"))
+    result = doctor(write_config(tmp_path, mock.url))
+    assert result.exit_code == 0
+    assert (
+        "! version — vLLM 0.19.1: agent-runtime follows vLLM 0.22.1 and 0.33.0; older servers "
+        "answer differently\n"
+        "  fix: upgrade vLLM to 0.22 or later (pip install -U vllm; 0.33.0 is the release "
+        "checked)\n"
+    ) in result.output
+
+
 # -- output and options ---------------------------------------------------------------------
 
 
 def test_json(tmp_path: Path, mock_vllm_factory: Factory) -> None:
-    mock = mock_vllm_factory(default=GOOD, profile=VLLM_0_21.but(chat_tool_parser=False))
+    mock = mock_vllm_factory(default=GOOD, profile=VLLM_0_33.but(chat_tool_parser=False))
     result = doctor(write_config(tmp_path, mock.url, api="chat_completions"), "--json")
     assert result.exit_code == 1
     assert json.loads(result.output) == {
@@ -553,6 +622,13 @@ def test_json(tmp_path: Path, mock_vllm_factory: Factory) -> None:
                         "ok": True,
                         "required": True,
                         "detail": "GET /health → 200",
+                        "fix": None,
+                    },
+                    {
+                        "name": "version",
+                        "ok": True,
+                        "required": False,
+                        "detail": "vLLM 0.33.0",
                         "fix": None,
                     },
                     {
@@ -602,6 +678,7 @@ def test_json_of_an_unreachable_server(tmp_path: Path) -> None:
     assert [(c["name"], c["ok"], c["required"]) for c in checks] == [
         ("reachable", False, True),
         ("health", None, True),
+        ("version", None, False),
         ("model", None, True),
         ("responses tool call", None, True),
         ("chat tool call", None, False),
@@ -616,7 +693,7 @@ def test_every_backend_in_turn_or_one(tmp_path: Path, mock_vllm_factory: Factory
     config = write_config(tmp_path, mock.url, backends=other)
     result = doctor(config)
     assert result.output.startswith(passing(mock) + "\n" + header(down, name="remote"))
-    assert result.output.endswith("1 check failed, 5 not run.\n")
+    assert result.output.endswith("1 check failed, 6 not run.\n")
     assert result.exit_code == 3
     result = doctor(config, "--backend", "local")
     assert (result.exit_code, result.output) == (0, passing(mock))

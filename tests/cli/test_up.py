@@ -84,7 +84,7 @@ def test_up_serves_until_stopped(tmp_path: Path, signum: signal.Signals) -> None
     assert stderr.splitlines() == [
         f"Starting the model server of backend `local`: {command} (log: {log})",
         url,  # the mock's own output, from its log
-        f"mock vLLM serving openai/gpt-oss-20b at {url} (0 scripted replies, then a "
+        f"mock vLLM 0.33.0 serving openai/gpt-oss-20b at {url} (0 scripted replies, then a "
         "get_weather tool loop); Ctrl-C stops.",
         f"The model server of backend `local` is ready at {url} (pid {ready.group(1)}, log: "
         f"{log}). Ctrl-C stops it.",
@@ -151,7 +151,7 @@ def test_up_when_the_server_dies(tmp_path: Path) -> None:
     log = tmp_path / ".agent-runtime" / "vllm-local.log"
     assert stderr == (
         f"Error: the model server of backend `local` was killed by signal 9 while serving. "
-        f"The last lines of its log ({log}):\n  {url}\n  mock vLLM serving openai/gpt-oss-20b "
+        f"The last lines of its log ({log}):\n  {url}\n  mock vLLM 0.33.0 serving openai/gpt-oss-20b "
         f"at {url} (0 scripted replies, then a get_weather tool loop); Ctrl-C stops.\n"
     )
 

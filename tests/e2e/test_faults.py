@@ -171,6 +171,42 @@ CASES = [
         requests=2,
     ),
     Case(
+        name="cut-while-reasoning-streamed-then-answer",
+        what="vLLM 0.33 ends a stream cut at the output token limit while the model reasons with "
+        "`response.incomplete`, then a normal answer",
+        outcome="answered after 1 retry",
+        script=[Reply(reasoning="thinking " * 20, final="lost", cut_at=8), answer()],
+        stream=True,
+        retries=1,
+        requests=2,
+    ),
+    Case(
+        name="cut-mid-answer",
+        what="the answer is cut at the output token limit half-way through its text "
+        "(`status: incomplete`)",
+        outcome="`RunLimitError` naming `max_output_tokens` and how to raise it (CLI exit 4); "
+        "not retried",
+        script=[Reply(reasoning="Short.", final="All do", incomplete=True)],
+        error=RunLimitError,
+        message=r"the model's answer was cut at the output token limit \(max_output_tokens=\d+\) "
+        r"in the middle of its answer: raise `model_settings\.max_tokens` of the agent .*",
+        requests=1,
+    ),
+    Case(
+        name="chat-cut-mid-tool-call",
+        what="a Chat Completions answer is cut (`finish_reason: length`) in the middle of a tool "
+        "call",
+        outcome="`RunLimitError` naming `max_output_tokens` (CLI exit 4); the tool does not run",
+        script=[
+            Reply(reasoning="Use it.", calls=[call("count", key="cut")], incomplete=True)
+        ],
+        agent="chat-worker",
+        error=RunLimitError,
+        message=r"the model's answer was cut at the output token limit \(max_output_tokens=\d+\) "
+        r"in the middle of a tool call: .*",
+        requests=1,
+    ),
+    Case(
         name="chat-empty-answer-then-answer",
         what="Chat Completions answers with no content, reasoning or tool calls (vllm#41902)",
         outcome="answered after 1 retry",

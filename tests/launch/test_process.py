@@ -62,7 +62,7 @@ async def test_runtime_starts_the_server_runs_and_stops_it(tmp_path: Path) -> No
     assert first.command == shlex.join([*MOCK[:4], str(port), "--model", MODEL, "--tool-loop"])
     log = tmp_path / ".agent-runtime" / "vllm-local.log"
     assert first.log_path == log
-    assert f"mock vLLM serving {MODEL} at http://127.0.0.1:{port}/v1" in log.read_text()
+    assert f"mock vLLM 0.33.0 serving {MODEL} at http://127.0.0.1:{port}/v1" in log.read_text()
 
 
 async def test_a_running_server_is_used_and_left_running(tmp_path: Path) -> None:

@@ -48,7 +48,32 @@ def test_serves_a_script_and_stops_cleanly_on_ctrl_c() -> None:
         _, stderr = process.communicate(timeout=10)
         assert process.returncode == 0
     assert stderr == (
-        f"mock vLLM serving openai/gpt-oss-20b at {url} (2 scripted replies); Ctrl-C stops.\n"
+        f"mock vLLM 0.33.0 serving openai/gpt-oss-20b at {url} (2 scripted replies); "
+        "Ctrl-C stops.\n"
+    )
+
+
+def test_imitates_the_vllm_release_asked_for() -> None:
+    with mock_process("--tool-loop", "--vllm-version", "0.22") as (process, url):
+        root = url.removesuffix("/v1")
+        assert httpx2.get(f"{root}/version").json() == {"version": "0.22.1"}
+        bad = httpx2.post(f"{url}/responses", json={"model": "nope", "input": "x"}).json()
+        assert "Valid aliases" not in bad["error"]["message"]  # a 0.33 addition
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+    assert stderr.startswith("mock vLLM 0.22.1 serving")
+    with mock_process("--tool-loop") as (process, url):
+        root = url.removesuffix("/v1")
+        assert httpx2.get(f"{root}/version").json() == {"version": "0.33.0"}
+        bad = httpx2.post(f"{url}/responses", json={"model": "nope", "input": "x"}).json()
+        assert "Valid aliases: openai/gpt-oss-20b." in bad["error"]["message"]
+
+
+def test_an_unknown_vllm_version_is_a_usage_error() -> None:
+    result = CliRunner().invoke(cli, ["mock", "--tool-loop", "--vllm-version", "0.21"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--vllm-version': '0.21' is not one of '0.33', '0.22'." in (
+        result.output
     )
 
 

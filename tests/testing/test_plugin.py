@@ -57,7 +57,7 @@ def test_marker_configures_the_fixture_and_factory_makes_more(pytester: pytest.P
 
         @pytest.mark.mock_vllm(profile=LATEST, api_key="k", script=[Reply(final="one")])
         def test_marker(mock_vllm: MockVLLM, mock_vllm_factory) -> None:
-            assert httpx2.get(mock_vllm.root_url + "/version").json() == {"version": "0.29.0"}
+            assert httpx2.get(mock_vllm.root_url + "/version").json() == {"version": "0.33.0"}
             headers = {"Authorization": "Bearer k"}
             body = httpx2.post(mock_vllm.url + "/responses", json={"input": "x"}, headers=headers)
             assert body.json()["output"][0]["content"][0]["text"] == "one"
@@ -66,6 +66,49 @@ def test_marker_configures_the_fixture_and_factory_makes_more(pytester: pytest.P
         """,
     )
     result.assert_outcomes(passed=1)
+
+
+VERSIONED = """
+import httpx2
+import pytest
+from agent_runtime.testing import VLLM_0_33, MockVLLM
+
+def test_default(mock_vllm: MockVLLM) -> None:
+    print("version", httpx2.get(mock_vllm.root_url + "/version").json()["version"])
+
+@pytest.mark.mock_vllm(vllm_version="0.22")
+def test_marker(mock_vllm: MockVLLM) -> None:
+    assert mock_vllm.profile.version == "0.22.1"
+
+@pytest.mark.mock_vllm(profile=VLLM_0_33.but(chat_tool_parser=False))
+def test_profile_marker(mock_vllm: MockVLLM) -> None:
+    assert mock_vllm.profile.version == "0.33.0"
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "version"),
+    [
+        pytest.param((), "", "0.33.0", id="newest"),
+        pytest.param(("--mock-vllm-version", "0.22"), "", "0.22.1", id="option"),
+        pytest.param((), "agent_runtime_vllm_version = 0.22.1\n", "0.22.1", id="ini"),
+    ],
+)
+def test_the_imitated_vllm_release_is_set_per_run_or_per_test(
+    pytester: pytest.Pytester, args: tuple[str, ...], ini: str, version: str
+) -> None:
+    result = run(pytester, VERSIONED, "-s", *args, ini=INI + ini)
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines([f"*version {version}*"])
+
+
+def test_an_unknown_vllm_release_stops_the_run(pytester: pytest.Pytester) -> None:
+    result = run(pytester, VERSIONED, "--mock-vllm-version", "0.30")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--mock-vllm-version / agent_runtime_vllm_version: the mock does not imitate vLLM "
+         "'0.30'; it imitates 0.33.0 (0.33), 0.22.1 (0.22): give one of 0.33, 0.22*"]
+    )
 
 
 GUARDED = """
