@@ -55,7 +55,6 @@ from types import FrameType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-VOCAB = ROOT.parent / "shared" / "vocab"
 # scripts/ is sys.path[0] when this file runs as a script (bench_mock, bench_startup); the
 # benchmark's project folder holds its agents.yaml, tools and the harness.
 sys.path.insert(0, str(ROOT / "scripts" / "bench_project"))
@@ -1105,8 +1104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if "TIKTOKEN_ENCODINGS_BASE" not in os.environ and (VOCAB / "o200k_base.tiktoken").is_file():
-        os.environ["TIKTOKEN_ENCODINGS_BASE"] = str(VOCAB)  # harmony's offline vocabulary
     signal.signal(signal.SIGTERM, _interrupt)  # stop the mock on SIGTERM too, as on Ctrl-C
     plan = Plan.for_run(quick=args.quick)
     options = ["--quick"] if args.quick else []

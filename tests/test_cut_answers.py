@@ -125,9 +125,13 @@ async def test_a_turn_cut_while_reasoning_is_asked_again(
 @pytest.mark.parametrize(
     ("reply", "what"),
     [
-        pytest.param(Reply(reasoning="Easy.", final=ANSWER, incomplete=True), "its answer", id="text"),
         pytest.param(
-            Reply(reasoning="Look it up.", calls=[call("get_weather", city="Tokyo")], incomplete=True),
+            Reply(reasoning="Easy.", final=ANSWER, incomplete=True), "its answer", id="text"
+        ),
+        pytest.param(
+            Reply(
+                reasoning="Look it up.", calls=[call("get_weather", city="Tokyo")], incomplete=True
+            ),
             "a tool call",
             id="call",
         ),

@@ -46,7 +46,8 @@ def test_package_api() -> None:
 def test_testing_api() -> None:
     assert agent_runtime.testing.__all__ == [
         "LATEST",
-        "VLLM_0_21",
+        "VLLM_0_22",
+        "VLLM_0_33",
         "Call",
         "FakeEngine",
         "FakeGeneration",

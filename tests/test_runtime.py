@@ -214,7 +214,7 @@ async def test_harmony_prompt_of_turn_two_holds_reasoning_and_tool_result(
         "User wants Tokyo weather; call get_weather.<|end|>"
     ) in prompt
     assert (
-        f"<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>{WEATHER}"
+        f"<|start|>functions.get_weather<|channel|>commentary to=assistant<|message|>{WEATHER}"
         in prompt
     )
     assert prompt.endswith("<|start|>assistant")

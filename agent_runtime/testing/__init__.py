@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from agent_runtime.testing.fake_engine import FakeEngine, FakeGeneration
-from agent_runtime.testing.profile import LATEST, VLLM_0_21, VLLM_0_22, VLLM_0_33, Latency, VLLMProfile
+from agent_runtime.testing.profile import LATEST, VLLM_0_22, VLLM_0_33, Latency, VLLMProfile
 from agent_runtime.testing.prompt import HarmonyUnavailableError, load_encoding
 from agent_runtime.testing.recording import (
     FunctionCallRecord,
@@ -33,7 +33,6 @@ from agent_runtime.testing.server import MockVLLM
 
 __all__ = [
     "LATEST",
-    "VLLM_0_21",
     "VLLM_0_22",
     "VLLM_0_33",
     "Call",

@@ -36,7 +36,7 @@ from agent_runtime.testing.asgi import (
 from agent_runtime.testing.chat import ChatTurn, chat_chunks, chat_object
 from agent_runtime.testing.chat_request import parse_chat_request
 from agent_runtime.testing.completion import Completion, HarmonyParseError, Step, generate
-from agent_runtime.testing.http_error import VLLMHTTPError, validation_error
+from agent_runtime.testing.http_error import VLLMHTTPError, media_type_error, validation_error
 from agent_runtime.testing.profile import Latency, VLLMProfile
 from agent_runtime.testing.prompt import (
     PromptRenderer,
@@ -235,12 +235,10 @@ class MockApp:
         return f"{self._rng.getrandbits(64):016x}"
 
     def _parse(self, record: RecordedRequest) -> ParsedRequest:
+        profile = self._server.profile
         content_type = record.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() != "application/json":
-            problem = "Unsupported Media Type: Only 'application/json' is allowed"
-            raise VLLMHTTPError(
-                400, f"1 validation error:\n  {problem} {[problem]!r}", type="Bad Request"
-            )
+            raise media_type_error(profile)
         assert record.api is not None
         if record.body.strip():
             try:
@@ -255,13 +253,12 @@ class MockApp:
                     "input": {},
                     "ctx": {"error": reason},
                 }
-                raise validation_error(record.api, [error]) from None
+                raise validation_error(record.api, profile, [error]) from None
+        served = self._server.served_model_names
         if record.api == "responses":
-            parsed = parse_responses_request(
-                record.json, served_models=self._server.served_model_names
-            )
+            parsed = parse_responses_request(record.json, served_models=served, profile=profile)
         else:
-            parsed = parse_chat_request(record.json, served_models=self._server.served_model_names)
+            parsed = parse_chat_request(record.json, served_models=served, profile=profile)
         record.stream = parsed.stream
         record.messages = tuple(prompt_messages(parsed, self._server.profile).messages)
         record.function_calls = tuple(parsed.function_calls)
@@ -357,10 +354,12 @@ class MockApp:
         if parsed.api == "chat_completions":
             turn = self._chat_turn(record, prompt_tokens)
             return chat_object(parsed, turn, completion, self._server.profile, self._new_id)
-        info = self._turn_info(parsed, prompt_tokens)
-        output = output_items(completion, parsed, self._server.profile, self._new_id)
-        status = final_status(completion, output)
-        return response_object(parsed, info, output=output, completion=completion, status=status)
+        info, profile = self._turn_info(parsed, prompt_tokens), self._server.profile
+        output = output_items(completion, parsed, profile, self._new_id)
+        status = final_status(completion, output, profile)
+        return response_object(
+            parsed, info, profile, output=output, completion=completion, status=status
+        )
 
     def _turn_info(self, parsed: ParsedRequest, prompt_tokens: int) -> TurnInfo:
         request_id = parsed.body.get("request_id")
@@ -441,7 +440,9 @@ class MockApp:
         if chat:
             buffer.append(b"data: [DONE]\n\n")
         else:
-            record.response = record.events[-1]["response"] if record.events else None
+            last = record.events[-1] if record.events else {}
+            terminal = last.get("type") in ("response.completed", "response.incomplete")
+            record.response = last["response"] if terminal else None
         await flush(send, buffer)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -480,6 +481,7 @@ class MockApp:
         snapshot = response_object(
             parsed,
             self._turn_info(parsed, prompt_tokens),
+            self._server.profile,
             output=[],
             completion=None,
             status="in_progress",

@@ -64,17 +64,6 @@ def _normalized(message: OutMessage) -> str:
         return message.text
 
 
-def _streams_arguments(message: OutMessage, profile: VLLMProfile) -> bool:
-    """vLLM 0.33 streams no argument delta of a finished call whose JSON does not parse."""
-    if not profile.chat_unified_parser or not message.complete or not _json_arguments(message):
-        return True
-    try:
-        json.loads(message.text)
-    except ValueError:
-        return False
-    return True
-
-
 def _reasoning_fields(text: str | None, profile: VLLMProfile) -> dict[str, Any]:
     if profile.chat_reasoning_field == "both":
         return {"reasoning": text, "reasoning_content": text}
@@ -95,8 +84,11 @@ def _drops_calls(request: ParsedRequest, profile: VLLMProfile) -> bool:
     return profile.chat_applies_tool_choice and request.tool_choice == "none"
 
 
-def _reasoning_tokens(completion: Completion) -> int:
-    """vLLM 0.33's `reasoning_tokens`: content tokens of analysis messages and of calls."""
+def _reasoning_tokens(completion: Completion, profile: VLLMProfile) -> int:
+    """Tokens of analysis messages and of calls: their content tokens (vLLM 0.33), or with
+    the `<|message|>` token opening each."""
+    if profile.reasoning_counts_message_token:
+        return completion.reasoning_tokens
     return sum(
         1
         for step in completion.steps
@@ -113,7 +105,9 @@ def _usage(turn: ChatTurn, completion: Completion, profile: VLLMProfile) -> dict
         "completion_tokens": completion.output_tokens,
     }
     if profile.chat_metadata_keys:
-        usage["completion_tokens_details"] = {"reasoning_tokens": _reasoning_tokens(completion)}
+        usage["completion_tokens_details"] = {
+            "reasoning_tokens": _reasoning_tokens(completion, profile)
+        }
     return usage
 
 
@@ -136,11 +130,9 @@ def _content_text(completion: Completion, profile: VLLMProfile) -> str | None:
     cut inside a message header; vLLM 0.22.1 keeps the last final answer, else the last
     preamble (without a tool parser it joins them too)."""
     texts = [m.text for m in completion.messages if _is_content(m) and m.text]
-    if profile.chat_unified_parser:
-        if completion.unparsed:
-            texts.append(completion.unparsed)
-        return "\n".join(texts) or None
-    if not profile.chat_tool_parser:
+    if completion.unparsed and profile.header_cut_message:
+        texts.append(completion.unparsed)
+    if profile.chat_unified_parser or not profile.chat_tool_parser:
         return "\n".join(texts) or None
     finals = [m.text for m in completion.messages if m.channel == "final" and not _is_call(m)]
     return finals[-1] if finals else (texts[-1] if texts else None)
@@ -269,20 +261,22 @@ class _Deltas:
         if starting and self._current is not None:
             self._calls_before += _is_call(self._completion.messages[self._current])
         self._current = message_index
+        delta: dict[str, Any] | None = None
         if _is_call(message):
             delta = self._call_delta(message, starting, text)
         elif message.channel == "analysis":
-            if not (self._request.include_reasoning and text):
-                return None
-            return _reasoning_fields(text, self._profile)
+            if self._request.include_reasoning and text:
+                return _reasoning_fields(text, self._profile)
         elif text or (starting and not self._profile.chat_unified_parser):
             delta = {"content": text}
-        else:
-            return None
-        if delta is not None and self._profile.chat_unified_parser:
-            if not self._request.include_reasoning:
-                delta.update(_reasoning_fields(None, self._profile))
+        if delta is not None and self._hides_reasoning:
+            delta.update(_reasoning_fields(None, self._profile))
         return delta
+
+    @property
+    def _hides_reasoning(self) -> bool:
+        """vLLM 0.33 writes `reasoning: null` in each delta when reasoning is not wanted."""
+        return self._profile.chat_unified_parser and not self._request.include_reasoning
 
     def _call_delta(self, message: OutMessage, starting: bool, text: str) -> dict[str, Any] | None:
         if _drops_calls(self._request, self._profile):
@@ -295,7 +289,7 @@ class _Deltas:
                 "index": index,
                 "function": {"name": _call_name(message), "arguments": ""},
             }
-        elif text and _streams_arguments(message, self._profile):
+        elif text:
             call = {"index": index, "function": {"arguments": text}}
         else:
             return None
@@ -325,14 +319,11 @@ def chat_chunks(
         "created": turn.created,
         "model": turn.model,
     }
-    if profile.chat_metadata_keys:
-        head_after_first = {**head, "kv_transfer_params": None}
-    else:
-        head_after_first = head
+    later = {**head, "kv_transfer_params": None} if profile.chat_metadata_keys else head
 
     def chunk(delta: dict[str, Any], **extra: Any) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
-        return {**head_after_first, "choices": [{**choice, "token_ids": None, **extra}]}
+        return {**later, "choices": [{**choice, "token_ids": None, **extra}]}
 
     first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None}
     yield {
@@ -341,8 +332,8 @@ def chat_chunks(
         "prompt_token_ids": None,
         "prompt_text": None,
     }
-    if not completion.steps and not profile.chat_unified_parser:
-        return  # vLLM 0.22.1's stream fails on a generation without a token
+    if not completion.steps and profile.empty_generation_breaks_stream:
+        return
     deltas = _Deltas(request, completion, profile, new_id)
     last: dict[str, Any] = {}
     for number, step in enumerate(completion.steps, start=1):
@@ -352,7 +343,7 @@ def chat_chunks(
         elif delta is not None:
             yield chunk(delta)
         yield Tick()
-    if completion.unparsed and profile.chat_unified_parser:
+    if completion.unparsed and profile.header_cut_message:
         last = {**last, "content": last.get("content", "") + completion.unparsed}
     finish = _finish_reason(request, completion, deltas.streamed_call, profile)
     extra: dict[str, Any] = {"finish_reason": finish, "stop_reason": _stop_reason(completion)}

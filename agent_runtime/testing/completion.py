@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Completion", "HarmonyParseError", "OutMessage", "Step", "generate"]
 
-_STOPS = (RETURN_TOKEN, CALL_TOKEN, 200007)  # <|return|>, <|call|>, <|end|>
+_STOPS = (RETURN_TOKEN, CALL_TOKEN)  # end a generation; <|end|> only ends a message
 _PIECE = re.compile(r" ?[^\W_]+| ?[^\w\s]+| ?_+|\s+")
 
 
@@ -70,6 +70,16 @@ class Completion:
         """How many tokens were generated."""
         return len(self.steps)
 
+    @property
+    def reasoning_content_tokens(self) -> int:
+        """The content tokens of reasoning-like messages, without the `<|message|>` token
+        opening each (which `reasoning_tokens` counts): vLLM 0.33's `reasoning_tokens`."""
+        counts: dict[int, int] = {}
+        for step in self.steps:
+            if step.message is not None and self.messages[step.message].is_reasoning_like:
+                counts[step.message] = counts.get(step.message, 0) + 1
+        return sum(count - 1 for count in counts.values())
+
 
 class HarmonyParseError(ValueError):
     """The raw harmony completion cannot be parsed (vLLM fails the request the same way)."""
@@ -113,7 +123,8 @@ def generate(
     invalid_arguments: bool = False,
 ) -> Completion:
     """Turn a reply into a completion, cut at `max_tokens` (or the reply's `cut_at`) like
-    vLLM's `length` finish; an `incomplete` reply is cut where its text ends."""
+    vLLM's `length` finish; an `incomplete` reply is cut where its text ends (a raw reply
+    ending in `<|return|>` or `<|call|>` just before it: a generation reaching them stops)."""
     if reply.cut_at is not None:
         max_tokens = reply.cut_at if max_tokens is None else min(max_tokens, reply.cut_at)
     if reply.harmony is not None:

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 SITE_PACKAGES = "<site-packages>"
-"""vLLM's installation folder as listed errors show it (v0.21, 0.22 name the endpoint's file):
+"""vLLM's installation folder as listed errors show it (0.22 names the endpoint's file):
 it depends on the installation, and the recorded answers write it so."""
 
 _SHOWN_ERRORS = 10
@@ -83,14 +83,12 @@ def not_found(message: str, *, param: str | None = None) -> VLLMHTTPError:
     return VLLMHTTPError(404, message, type="NotFoundError", param=param)
 
 
-def parameter_error(
-    profile: VLLMProfile, message: str, parameter: str, *, type: str = "BadRequestError"
-) -> VLLMHTTPError:
-    """A 400 for a bad `parameter`: vLLM 0.33 names it (in `param` and the message), before
-    it answers a plain `BadRequestError`."""
+def parameter_error(profile: VLLMProfile, message: str, parameter: str) -> VLLMHTTPError:
+    """A 400 `BadRequestError` for a bad `parameter`: vLLM 0.33 names it (in `param` and at
+    the end of the message), before it does not."""
     if profile.error_parameters:
         error = VLLMValidationError(message, parameter=parameter)
-        return VLLMHTTPError(400, str(error), type=type, param=parameter)
+        return bad_request(str(error), param=parameter)
     return bad_request(message)
 
 
@@ -135,9 +133,9 @@ def _raised(errors: Sequence[Any]) -> Exception | None:
 def _listed(
     errors: Sequence[Any], raised: Exception | None, route: tuple[str, int, str] | None
 ) -> VLLMHTTPError:
-    """v0.21, 0.22: `f"{exc} {exc.errors()}"` of FastAPI's `RequestValidationError`."""
+    """0.22: `f"{exc} {exc.errors()}"` of FastAPI's `RequestValidationError`."""
     count = len(errors)
-    listing = "\n".join(f"  {error!r}" for error in errors)
+    listing = "\n".join(f"  {error}" for error in errors)
     summary = f"{_count(count)}:\n{listing}"
     if route is not None:
         function, line, path = route

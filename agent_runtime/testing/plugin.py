@@ -66,7 +66,8 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             release_profile(version)
         except ValueError as exc:
-            raise pytest.UsageError(f"--mock-vllm-version / agent_runtime_vllm_version: {exc}")
+            message = f"--mock-vllm-version / agent_runtime_vllm_version: {exc}"
+            raise pytest.UsageError(message) from None
     config.addinivalue_line(
         "markers", "mock_vllm(**options): MockVLLM keyword arguments for the mock_vllm fixture"
     )

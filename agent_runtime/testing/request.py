@@ -11,7 +11,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent_runtime.testing.http_error import VLLMHTTPError, bad_request, not_found, validation_error
+from pydantic import ValidationError
+
+from agent_runtime.testing.http_error import (
+    VLLMHTTPError,
+    bad_request,
+    not_found,
+    parameter_error,
+    validation_error,
+)
+from agent_runtime.testing.profile import VLLMProfile
 from agent_runtime.testing.recording import (
     Api,
     FunctionCallRecord,
@@ -23,13 +32,10 @@ __all__ = [
     "Effort",
     "FunctionTool",
     "ParsedRequest",
-    "check_literal",
     "check_model",
-    "check_type",
     "field_error",
     "harmony_effort",
     "missing_body",
-    "model_error",
     "tool_description",
 ]
 
@@ -72,84 +78,60 @@ class ParsedRequest:
 # -- shared checks --------------------------------------------------------------------------
 
 
-def missing_body(api: Api) -> VLLMHTTPError:
+def missing_body(api: Api, profile: VLLMProfile) -> VLLMHTTPError:
     """The validation error (400) of a request without a body."""
     return validation_error(
-        api, [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
+        api,
+        profile,
+        [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}],
     )
 
 
-def field_error(api: Api, key: str, value: Any, kind: str, msg: str) -> VLLMHTTPError:
-    """A validation error (400) of the body field `key`, as FastAPI reports it."""
-    return validation_error(api, [{"type": kind, "loc": ("body", key), "msg": msg, "input": value}])
+def field_error(
+    api: Api, profile: VLLMProfile, loc: tuple[Any, ...], value: Any, kind: str, msg: str
+) -> VLLMHTTPError:
+    """A validation error (400) at `loc` in the body, as FastAPI reports it."""
+    return validation_error(
+        api, profile, [{"type": kind, "loc": ("body", *loc), "msg": msg, "input": value}]
+    )
 
 
-def check_type(
-    api: Api, body: Mapping[str, Any], key: str, kinds: tuple[type, ...], name: str
-) -> Any:
-    """`body[key]` when absent, null or one of `kinds` (a bool only when listed), else an error."""
-    value = body.get(key)
-    if value is None:
+def check_model(model: str | None, served: Sequence[str], profile: VLLMProfile) -> str | None:
+    """The requested model (None when not given); 404 when the server does not serve it.
+
+    vLLM 0.33 lists the served names in the message.
+    """
+    if not model:
         return None
-    wrong_bool = isinstance(value, bool) and bool not in kinds
-    if wrong_bool or not isinstance(value, kinds):
-        raise field_error(api, key, value, f"{name}_type", f"Input should be a valid {name}")
-    return value
-
-
-def check_model(model: Any, served: Sequence[str], api: Api) -> str | None:
-    """The requested model (None when not given); 404 when the server does not serve it."""
-    if model is None or model == "":
-        return None
-    if not isinstance(model, str):
-        raise field_error(api, "model", model, "string_type", "Input should be a valid string")
     if model not in served:
-        raise not_found(f"The model `{model}` does not exist.", param="model")
+        message = f"The model `{model}` does not exist."
+        if profile.unknown_model_aliases:
+            message += f" Valid aliases: {', '.join(served)}."
+        raise not_found(message, param="model")
     return model
 
 
-def model_error(api: Api, body: Mapping[str, Any], message: str, param: str | None) -> Exception:
-    """A failing model-level validator (FastAPI reports the whole body as the input)."""
-    suffix = f" (parameter={param})" if param else ""
-    return validation_error(
-        api,
-        [
-            {
-                "type": "value_error",
-                "loc": ("body",),
-                "msg": f"Value error, {message}{suffix}",
-                "input": dict(body),
-            }
-        ],
-        param=param,
-    )
-
-
-def harmony_effort(value: str) -> Effort:
+def harmony_effort(value: str, profile: VLLMProfile) -> Effort:
     """A reasoning effort harmony can render; 400 for the others."""
     if value not in _HARMONY_EFFORTS:
-        raise bad_request(
+        raise parameter_error(
+            profile,
             f"reasoning_effort={value!r} is not supported by Harmony. "
-            "Supported values are: high, medium, low."
+            "Supported values are: high, medium, low.",
+            "reasoning_effort",
         )
     effort: Effort = value  # type: ignore[assignment]
     return effort
 
 
-def check_literal(api: Api, key: str, value: Any, allowed: Sequence[str]) -> None:
-    """Refuse a `value` that is not None and not one of `allowed`, as pydantic's `Literal` does."""
-    if value is not None and value not in allowed:
-        expected = ", ".join(f"'{v}'" for v in allowed[:-1]) + f" or '{allowed[-1]}'"
-        raise field_error(api, key, value, "literal_error", f"Input should be {expected}")
+def tool_description(description: str | None, profile: VLLMProfile) -> str:
+    """A function tool's description: harmony's `ToolDescription` refuses a missing one before
+    vLLM 0.29, which renders it as "" since."""
+    if description is None and profile.tool_description_required:
+        from openai_harmony import ToolDescription
 
-
-def tool_description(tool_name: str, description: Any) -> str:
-    """A function tool's description, which vLLM's harmony path requires to be a string."""
-    if not isinstance(description, str):
-        raise bad_request(
-            "1 validation error for ToolDescription\ndescription\n  Input should be a valid "
-            f"string [type=string_type, input_value={description!r}, "
-            f"input_type={type(description).__name__}]\n    For further information visit "
-            "https://errors.pydantic.dev/2.13/v/string_type"
-        )
-    return description
+        try:
+            ToolDescription.new("", None, parameters=None)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise bad_request(str(exc)) from None
+    return description or ""

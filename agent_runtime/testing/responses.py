@@ -1,13 +1,14 @@
-"""Responses API answers as vLLM v0.21 serialises them: the response object and its SSE events.
+"""Responses API answers as vLLM serialises them: the response object and its SSE events.
 
 Objects are dumped with every optional field as `null` (vLLM uses `model_dump(mode="json")`
 without `exclude_none`), in the field order of the openai-python models vLLM builds them from.
+What changed between vLLM versions (event names, ids, statuses, usage and response fields) is
+read from the `VLLMProfile`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,13 +16,23 @@ from agent_runtime.testing.completion import Completion, OutMessage
 from agent_runtime.testing.profile import VLLMProfile
 from agent_runtime.testing.request import ParsedRequest
 
-__all__ = ["Tick", "TurnInfo", "final_status", "output_items", "response_object", "stream_events"]
+__all__ = [
+    "Tick",
+    "TurnInfo",
+    "final_status",
+    "item_messages",
+    "output_items",
+    "response_object",
+    "stream_events",
+]
 
 NewId = Callable[[], str]
 """Returns 16 fresh lowercase hex characters."""
 
 ItemKind = Literal["reasoning", "message", "function_call", "mcp_call", "web_search_call"]
 _BUILTIN_RECIPIENTS = frozenset({"python", "browser", "container"})
+_TOOL_FIELDS = ("allowed_callers", "async", "defer_loading", "description", "output_schema")
+_CACHE_FIELDS = ("prompt_cache_key", "prompt_cache_options", "prompt_cache_retention")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +75,19 @@ def item_kind(message: OutMessage, tool_names: set[str]) -> ItemKind:
     return "mcp_call"
 
 
-def _arguments(text: str, profile: VLLMProfile) -> str:
-    if not profile.normalize_arguments:
-        return text
-    try:
-        return json.dumps(json.loads(text))
-    except ValueError:
-        return text.strip()
+def item_messages(completion: Completion, profile: VLLMProfile) -> tuple[OutMessage, ...]:
+    """The messages vLLM makes output items of, in order.
+
+    vLLM 0.33: a generation cut short inside a message header (or before its first token)
+    adds the header's raw text, special tokens written out, as an unfinished message.
+    """
+    cut_in_header = completion.finish_reason == "length" and (
+        bool(completion.unparsed) or not completion.steps
+    )
+    if not (profile.header_cut_message and cut_in_header):
+        return completion.messages
+    header = OutMessage(None, None, None, completion.unparsed, complete=False)
+    return (*completion.messages, header)
 
 
 def _reasoning_item(item_id: str, text: str | None, status: str | None) -> dict[str, Any]:
@@ -108,6 +125,8 @@ def _function_call_item(
         "name": name,
         "type": "function_call",
         "id": f"fc_{item_hex}",
+        "async": None,
+        "caller": None,
         "namespace": None,
         "status": status,
     }
@@ -144,8 +163,8 @@ def _output_item(
     if kind == "function_call":
         hex_id = new_id()
         name = (message.recipient or "").removeprefix("functions.")
-        status = "in_progress" if not message.complete else profile.function_call_status
-        return _function_call_item(hex_id, hex_id, name, _arguments(message.text, profile), status)
+        status = profile.function_call_status if message.complete else profile.cut_call_status
+        return _function_call_item(hex_id, hex_id, name, message.text, status)
     if kind == "reasoning":
         return _reasoning_item(f"rs_{new_id()}", message.text, None)
     if kind == "message":
@@ -158,16 +177,28 @@ def _output_item(
 
 
 def output_items(
-    completion: Completion, request: ParsedRequest, profile: VLLMProfile, new_id: NewId
+    completion: Completion,
+    request: ParsedRequest,
+    profile: VLLMProfile,
+    new_id: NewId,
+    streamed: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The `output` list vLLM builds from the parsed harmony messages (fresh ids each time)."""
+    """The `output` list vLLM builds from the parsed harmony messages.
+
+    Items get fresh ids, except those of `streamed` (the items a stream added, by message
+    index), which keep their `id` and `call_id`.
+    """
     tool_names = {t.name for t in request.tools}
     items = []
-    for message in completion.messages:
+    for index, message in enumerate(item_messages(completion, profile)):
         kind = item_kind(message, tool_names)
         if kind == "web_search_call" and not message.complete:
             continue
-        items.append(_output_item(message, kind, profile, new_id))
+        item = _output_item(message, kind, profile, new_id)
+        added = (streamed or {}).get(index)
+        if added is not None:
+            item.update((key, added[key]) for key in ("id", "call_id") if key in item)
+        items.append(item)
     return items
 
 
@@ -181,9 +212,8 @@ def _tools_echo(request: ParsedRequest) -> list[dict[str, Any]]:
                     "parameters": tool.get("parameters"),
                     "strict": tool.get("strict"),
                     "type": "function",
-                    "defer_loading": tool.get("defer_loading"),
-                    "description": tool.get("description"),
                 }
+                | {key: tool.get(key) for key in _TOOL_FIELDS}
             )
         else:
             echoed.append(tool)
@@ -194,11 +224,8 @@ def _reasoning_echo(request: ParsedRequest) -> dict[str, Any] | None:
     reasoning = request.body.get("reasoning")
     if not isinstance(reasoning, dict):
         return None
-    return {
-        "effort": reasoning.get("effort"),
-        "generate_summary": reasoning.get("generate_summary"),
-        "summary": reasoning.get("summary"),
-    }
+    keys = ("context", "effort", "generate_summary", "mode", "summary")
+    return {key: reasoning.get(key) for key in keys}
 
 
 def _text_echo(request: ParsedRequest) -> dict[str, Any] | None:
@@ -208,16 +235,22 @@ def _text_echo(request: ParsedRequest) -> dict[str, Any] | None:
     return {"format": text.get("format"), "verbosity": text.get("verbosity")}
 
 
-def _usage(completion: Completion | None, prompt_tokens: int) -> dict[str, Any]:
+def _usage(
+    completion: Completion | None, prompt_tokens: int, profile: VLLMProfile
+) -> dict[str, Any]:
     output = completion.output_tokens if completion else 0
-    reasoning = completion.reasoning_tokens if completion else 0
+    reasoning = 0
+    if completion is not None and profile.reasoning_counts_message_token:
+        reasoning = completion.reasoning_tokens
+    elif completion is not None:
+        reasoning = completion.reasoning_content_tokens
+    input_details: dict[str, Any] = {"cached_tokens": 0}
+    if profile.usage_cache_write_tokens:
+        input_details["cache_write_tokens"] = 0
+    input_details |= {"input_tokens_per_turn": [prompt_tokens], "cached_tokens_per_turn": [0]}
     return {
         "input_tokens": prompt_tokens,
-        "input_tokens_details": {
-            "cached_tokens": 0,
-            "input_tokens_per_turn": [prompt_tokens],
-            "cached_tokens_per_turn": [0],
-        },
+        "input_tokens_details": input_details,
         "output_tokens": output,
         "output_tokens_details": {
             "reasoning_tokens": reasoning,
@@ -236,6 +269,7 @@ def _number(value: Any, default: float) -> Any:
 def response_object(
     request: ParsedRequest,
     info: TurnInfo,
+    profile: VLLMProfile,
     *,
     output: list[dict[str, Any]],
     completion: Completion | None,
@@ -245,7 +279,7 @@ def response_object(
     body = request.body
     available = max(info.max_model_len - info.prompt_tokens, 0)
     max_output = available if request.max_tokens is None else min(request.max_tokens, available)
-    return {
+    response = {
         "id": info.response_id,
         "created_at": info.created_at,
         "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
@@ -264,27 +298,47 @@ def response_object(
         "max_tool_calls": body.get("max_tool_calls"),
         "previous_response_id": None,
         "prompt": None,
+    }
+    if profile.response_cache_fields:
+        response |= dict.fromkeys(_CACHE_FIELDS)
+    response |= {
         "reasoning": _reasoning_echo(request),
         "service_tier": body.get("service_tier") or "auto",
         "status": status,
         "text": _text_echo(request),
         "top_logprobs": None,
         "truncation": body.get("truncation") or "disabled",
-        "usage": _usage(completion, info.prompt_tokens) if status != "in_progress" else None,
+        "usage": _usage(completion, info.prompt_tokens, profile)
+        if status != "in_progress"
+        else None,
         "user": body.get("user"),
+    }
+    if profile.response_cache_fields:
+        response["safety_identifier"] = None
+    response |= {
         "presence_penalty": _number(body.get("presence_penalty"), 0.0),
         "frequency_penalty": _number(body.get("frequency_penalty"), 0.0),
         "kv_transfer_params": None,
-        "input_messages": None,
-        "output_messages": None,
     }
+    if profile.response_cache_fields:
+        response["ec_transfer_params"] = None
+    response |= {"input_messages": None, "output_messages": None}
+    return response
 
 
-def final_status(completion: Completion, output: list[dict[str, Any]]) -> str:
-    """`incomplete` on a `length` finish or when nothing could be parsed, else `completed`."""
-    if completion.finish_reason == "length" or not output:
-        return "incomplete"
-    return "completed"
+def final_status(
+    completion: Completion,
+    output: list[dict[str, Any]],
+    profile: VLLMProfile,
+    *,
+    streamed: bool = False,
+) -> str:
+    """`incomplete` on a `length` finish or when nothing could be parsed, else `completed`.
+
+    vLLM 0.22: a stream cut short by `length` still reports `completed` when it has output.
+    """
+    cut = completion.finish_reason == "length" and (profile.stream_reports_length or not streamed)
+    return "incomplete" if cut or not output else "completed"
 
 
 def stream_events(
@@ -296,8 +350,9 @@ def stream_events(
 ) -> Iterator[dict[str, Any] | Tick]:
     """The SSE events of a streamed answer, with a `Tick` after each generated token.
 
-    An item's events start with its first content token (header tokens send nothing). The final
-    `response.completed` carries an output built again with fresh ids, as vLLM's streamer does.
+    An item's events start with its first content token (header tokens send nothing). The
+    terminal event (`response.completed`, or vLLM 0.33's `response.incomplete`) carries the
+    output built again: with fresh ids, or (0.33) the streamed ones.
     """
     return _Streamer(request, info, completion, profile, new_id).events()
 
@@ -314,6 +369,7 @@ class _Streamer:
         self.request = request
         self.info = info
         self.completion = completion
+        self.messages = item_messages(completion, profile)
         self.profile = profile
         self.new_id = new_id
         self.tool_names = {t.name for t in request.tools}
@@ -324,6 +380,7 @@ class _Streamer:
         self.kind: ItemKind = "message"
         self.open: int | None = None
         self.text: list[str] = []
+        self.streamed: dict[int, dict[str, Any]] = {}
 
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
         fields["sequence_number"] = self.sequence
@@ -333,10 +390,17 @@ class _Streamer:
 
     def events(self) -> Iterator[dict[str, Any] | Tick]:
         snapshot = response_object(
-            self.request, self.info, output=[], completion=None, status="in_progress"
+            self.request,
+            self.info,
+            self.profile,
+            output=[],
+            completion=None,
+            status="in_progress",
         )
         yield self.event("response.created", response=snapshot)
         yield self.event("response.in_progress", response=snapshot)
+        if self.profile.empty_generation_breaks_stream and not self.completion.steps:
+            return
         for step in self.completion.steps:
             if step.message != self.open:
                 yield from self.close()
@@ -347,21 +411,44 @@ class _Streamer:
                 yield self.delta(step.delta)
             yield Tick()
         yield from self.close()
-        output = output_items(self.completion, self.request, self.profile, self.new_id)
-        status = final_status(self.completion, output)
+        yield from self.cut_header()
+        yield self.terminal()
+
+    def cut_header(self) -> Iterator[dict[str, Any]]:
+        """vLLM 0.33 sends a header cut short as one delta of a message, after the last token."""
+        index = len(self.completion.messages)
+        if index < len(self.messages) and self.messages[index].text:
+            text = self.messages[index].text
+            yield from self.start(index)
+            self.text.append(text)
+            yield self.delta(text)
+            yield from self.close()
+
+    def terminal(self) -> dict[str, Any]:
+        streamed = self.streamed if self.profile.final_reuses_stream_ids else None
+        output = output_items(self.completion, self.request, self.profile, self.new_id, streamed)
+        status = final_status(self.completion, output, self.profile, streamed=True)
         final = response_object(
-            self.request, self.info, output=output, completion=self.completion, status=status
+            self.request,
+            self.info,
+            self.profile,
+            output=output,
+            completion=self.completion,
+            status=status,
         )
-        yield self.event("response.completed", response=final)
+        incomplete = status == "incomplete" and self.profile.incomplete_event
+        return self.event(
+            "response.incomplete" if incomplete else "response.completed", response=final
+        )
 
     def start(self, index: int) -> Iterator[dict[str, Any]]:
-        message = self.completion.messages[index]
+        message = self.messages[index]
         self.open = index
         self.text = []
         self.kind = item_kind(message, self.tool_names)
         hex_id = self.new_id()
         if self.kind == "function_call":
-            # v0.21 draws the call_id hex separately from the item id hex.
+            # 0.22 draws the call_id hex separately from the item id hex.
             call_hex = self.new_id() if self.profile.function_call_done_id_null else hex_id
             name = (message.recipient or "").removeprefix("functions.")
             self.item = _function_call_item(hex_id, call_hex, name, "", "in_progress")
@@ -374,6 +461,7 @@ class _Streamer:
             self.item = _web_search_item(hex_id, message) | {"status": "in_progress"}
         else:
             self.item = _mcp_item(hex_id, message, "in_progress") | {"arguments": ""}
+        self.streamed[index] = self.item
         if self.kind in ("reasoning", "message"):
             if self.profile.content_index_continues:
                 self.content_index += 1
@@ -382,35 +470,29 @@ class _Streamer:
         yield self.event(
             "response.output_item.added", item=dict(self.item), output_index=self.output_index
         )
-        where = {
+        where = self.where()
+        if self.kind == "reasoning":
+            part = {"text": "", "type": "reasoning_text"}
+            yield self.event(
+                f"response.{self.profile.reasoning_part_events}.added", part=part, **where
+            )
+        elif self.kind == "message":
+            yield self.event("response.content_part.added", part=_text_part("", []), **where)
+
+    def where(self) -> dict[str, Any]:
+        return {
             "item_id": self.item["id"],
             "output_index": self.output_index,
             "content_index": self.content_index,
         }
-        if self.kind == "reasoning":
-            part = {"text": "", "type": "reasoning_text"}
-            yield self.event("response.reasoning_part.added", part=part, **where)
-        elif self.kind == "message":
-            yield self.event("response.content_part.added", part=_text_part("", []), **where)
 
     def delta(self, delta: str) -> dict[str, Any]:
         item_id, index = self.item["id"], self.output_index
         if self.kind == "reasoning":
-            return self.event(
-                "response.reasoning_text.delta",
-                item_id=item_id,
-                output_index=index,
-                content_index=self.content_index,
-                delta=delta,
-            )
+            return self.event("response.reasoning_text.delta", delta=delta, **self.where())
         if self.kind == "message":
             return self.event(
-                "response.output_text.delta",
-                item_id=item_id,
-                output_index=index,
-                content_index=self.content_index,
-                delta=delta,
-                logprobs=[],
+                "response.output_text.delta", delta=delta, logprobs=[], **self.where()
             )
         if self.kind == "function_call":
             return self.event(
@@ -424,46 +506,47 @@ class _Streamer:
         )
 
     def close(self) -> Iterator[dict[str, Any]]:
-        """The done events of the open item; none for an item cut short by `length`."""
+        """The done events of the open item; an item cut short by `length` gets them only
+        from vLLM 0.33 (as `completed`)."""
         if self.open is None:
             return
-        message = self.completion.messages[self.open]
+        message = self.messages[self.open]
         self.open = None
-        if not message.complete:
+        if not message.complete and not self.profile.stream_closes_cut_item:
             return
         text = "".join(self.text)
-        where = {
-            "item_id": self.item["id"],
-            "output_index": self.output_index,
-            "content_index": self.content_index,
-        }
         if self.kind == "reasoning":
             part = {"text": text, "type": "reasoning_text"}
-            yield self.event("response.reasoning_text.done", text=text, **where)
-            yield self.event("response.reasoning_part.done", part=part, **where)
+            yield self.event("response.reasoning_text.done", text=text, **self.where())
+            yield self.event(
+                f"response.{self.profile.reasoning_part_events}.done", part=part, **self.where()
+            )
             done = _reasoning_item(self.item["id"], text, "completed")
         elif self.kind == "message":
-            yield self.event("response.output_text.done", text=text, logprobs=[], **where)
-            yield self.event("response.content_part.done", part=_text_part(text, None), **where)
+            yield self.event("response.output_text.done", text=text, logprobs=[], **self.where())
+            yield self.event(
+                "response.content_part.done", part=_text_part(text, None), **self.where()
+            )
             done = _message_item(self.item["id"], text, "completed")
         elif self.kind == "function_call":
-            arguments = _arguments(text, self.profile)
+            done = self.function_call_done(text)
             yield self.event(
                 "response.function_call_arguments.done",
                 item_id=self.item["id"],
                 output_index=self.output_index,
                 name=self.item["name"],
-                arguments=arguments,
+                arguments=done["arguments"],
             )
-            done = {**self.item, "arguments": arguments, "status": "completed"}
-            if self.profile.function_call_done_id_null:
-                done.update(
-                    id=None,
-                    item_id=self.item["id"],
-                    output_index=self.output_index,
-                    sequence_number=-1,
-                )
         else:
             done = {**self.item, "arguments": text, "status": "completed"}
         yield self.event("response.output_item.done", item=done, output_index=self.output_index)
         self.output_index += 1
+
+    def function_call_done(self, arguments: str) -> dict[str, Any]:
+        """The item of a function call's `output_item.done`, with each version's stray keys."""
+        done = {**self.item, "arguments": arguments, "status": "completed"}
+        if self.profile.function_call_done_id_null:
+            done.update(id=None, item_id=self.item["id"])
+        if self.profile.function_call_done_stray_keys:
+            done.update(output_index=self.output_index, sequence_number=-1)
+        return done

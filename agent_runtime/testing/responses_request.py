@@ -1,16 +1,24 @@
 """`POST /v1/responses` bodies → the conversation vLLM builds from them, with vLLM's validation.
 
-The rules follow vLLM v0.21's harmony path (`responses/protocol.py`, `responses/harmony.py`,
-`parser/harmony_utils.py`): which requests are refused with which status and message, in vLLM's
-order of checks, and how each input item becomes a harmony message.
+The rules follow vLLM's harmony path (`responses/protocol.py`, `responses/harmony.py`,
+`parser/harmony_utils.py`): the body is validated by vLLM's request model
+(`request_models.ResponsesBody`), then refused by the serving checks with vLLM's status and
+message, in vLLM's order, and each input item becomes a harmony message. What changed between
+releases follows the `VLLMProfile`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from agent_runtime.testing.http_error import VLLMHTTPError, bad_request, validation_error
+from agent_runtime.testing.http_error import (
+    VLLMHTTPError,
+    VLLMValidationError,
+    bad_request,
+    parameter_error,
+)
+from agent_runtime.testing.profile import VLLMProfile
 from agent_runtime.testing.recording import (
     Api,
     FunctionCallRecord,
@@ -20,54 +28,27 @@ from agent_runtime.testing.recording import (
 from agent_runtime.testing.request import (
     FunctionTool,
     ParsedRequest,
-    check_literal,
     check_model,
-    check_type,
-    field_error,
     harmony_effort,
     missing_body,
-    model_error,
     tool_description,
 )
 
+if TYPE_CHECKING:
+    from agent_runtime.testing.request_models import ResponsesBody
+
 __all__ = ["parse_responses_request"]
 
-_RESPONSES_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 _BUILTIN_TOOL_TYPES = frozenset({"web_search_preview", "code_interpreter", "container"})
-_KNOWN_TOOL_TYPES = frozenset(
-    {
-        "function",
-        "file_search",
-        "computer_use_preview",
-        "web_search",
-        "web_search_preview",
-        "mcp",
-        "code_interpreter",
-        "image_generation",
-        "local_shell",
-        "custom",
-        "container",
-    }
-)
-_INCLUDE_VALUES = frozenset(
-    {
-        "code_interpreter_call.outputs",
-        "computer_call_output.output.image_url",
-        "file_search_call.results",
-        "message.input_image.image_url",
-        "message.output_text.logprobs",
-        "reasoning.encrypted_content",
-        "web_search_call.action.sources",
-        "web_search_call.results",
-    }
-)
 
 
-def parse_responses_request(body: Any, *, served_models: Sequence[str]) -> ParsedRequest:
-    """Validate a `POST /v1/responses` body and convert its input as vLLM does."""
+def parse_responses_request(
+    body: Any, *, served_models: Sequence[str], profile: VLLMProfile
+) -> ParsedRequest:
+    """Validate a `POST /v1/responses` body and convert its input as `profile`'s vLLM does."""
     api: Api = "responses"
     if body is None:
-        raise missing_body(api)
+        raise missing_body(api, profile)
     if not isinstance(body, dict):
         # vLLM's before-validator calls `data.get(...)` on whatever JSON arrived.
         raise VLLMHTTPError(
@@ -75,17 +56,52 @@ def parse_responses_request(body: Any, *, served_models: Sequence[str]) -> Parse
             f"'{type(body).__name__}' object has no attribute 'get'",
             type="InternalServerError",
         )
-    _validate_responses_schema(body)
-    model = check_model(body.get("model"), served_models, api)
-    include = body.get("include") or []
-    if "message.output_text.logprobs" in include:
+    from agent_runtime.testing.request_models import validate_body
+
+    valid: ResponsesBody = validate_body(api, body, profile)
+    model = check_model(valid.model, served_models, profile)
+    _check_serving(valid)
+    tools = body.get("tools") or []
+    tool_choice = body.get("tool_choice", "auto")
+    forced = tool_choice not in ("auto", "none")
+    if tools and forced and not profile.responses_forced_tool_choice:
+        raise VLLMHTTPError(
+            501,
+            "Only 'auto' or 'none' tool_choice is supported in response API with Harmony",
+            type="NotImplementedError",
+        )
+    effort = valid.reasoning.effort if valid.reasoning is not None else None
+    request = ParsedRequest(
+        api=api,
+        body=body,
+        model=model,
+        stream=bool(valid.stream),
+        instructions=valid.instructions,
+        reasoning_effort=harmony_effort(effort, profile) if effort is not None else None,
+        tool_choice=tool_choice if tools else "none",
+        max_tokens=valid.max_output_tokens,
+        parallel_tool_calls=valid.parallel_tool_calls is not False,
+    )
+    _responses_tools(tools, request, profile)
+    input_ = body["input"]
+    items = list(zip(input_, valid.input, strict=True)) if isinstance(input_, list) else []
+    try:
+        _convert_responses_input(input_, items, request)
+    except VLLMValidationError as exc:
+        raise _input_error(exc, profile) from None
+    return request
+
+
+def _check_serving(valid: ResponsesBody) -> None:
+    """The refusals of vLLM's Responses serving before it reads the input, in its order."""
+    if "message.output_text.logprobs" in (valid.include or []):
         raise VLLMHTTPError(
             400,
             "logprobs are not supported with gpt-oss models",
             type="invalid_request_error",
             param="logprobs",
         )
-    if body.get("background"):
+    if valid.background:
         raise VLLMHTTPError(
             400,
             "This vLLM engine does not support `store=True` and therefore does not support "
@@ -94,8 +110,8 @@ def parse_responses_request(body: Any, *, served_models: Sequence[str]) -> Parse
             type="invalid_request_error",
             param="background",
         )
-    previous = body.get("previous_response_id")
-    if previous is not None and body.get("previous_input_messages") is not None:
+    previous = valid.previous_response_id
+    if previous is not None and valid.previous_input_messages is not None:
         raise VLLMHTTPError(
             400,
             "Only one of `previous_input_messages` and `previous_response_id` can be set.",
@@ -109,93 +125,17 @@ def parse_responses_request(body: Any, *, served_models: Sequence[str]) -> Parse
             type="invalid_request_error",
             param="response_id",
         )
-    tools = body.get("tools") or []
-    tool_choice = body.get("tool_choice", "auto")
-    if tools and tool_choice not in ("auto", "none"):
-        raise VLLMHTTPError(
-            501,
-            "Only 'auto' or 'none' tool_choice is supported in response API with Harmony",
-            type="NotImplementedError",
-        )
-    reasoning = body.get("reasoning") or {}
-    effort = reasoning.get("effort")
-    request = ParsedRequest(
-        api=api,
-        body=body,
-        model=model,
-        stream=bool(body.get("stream")),
-        instructions=body.get("instructions"),
-        reasoning_effort=harmony_effort(effort) if effort is not None else None,
-        tool_choice=tool_choice if tools else "none",
-        max_tokens=body.get("max_output_tokens"),
-        parallel_tool_calls=body.get("parallel_tool_calls") is not False,
-    )
-    _responses_tools(tools, request)
-    _convert_responses_input(body["input"], request)
-    return request
 
 
-def _validate_responses_schema(body: Mapping[str, Any]) -> None:
-    """The checks vLLM's pydantic `ResponsesRequest` makes (400 `Bad Request`)."""
-    api: Api = "responses"
-    if "input" not in body:
-        raise validation_error(
-            api,
-            [{"type": "missing", "loc": ("body", "input"), "msg": "Field required", "input": body}],
-        )
-    input_ = body["input"]
-    if not isinstance(input_, str | list):
-        raise field_error(api, "input", input_, "string_type", "Input should be a valid string")
-    check_type(api, body, "instructions", (str,), "string")
-    check_type(api, body, "stream", (bool,), "boolean")
-    check_type(api, body, "max_output_tokens", (int,), "integer")
-    check_type(api, body, "temperature", (int, float), "number")
-    check_type(api, body, "top_p", (int, float), "number")
-    check_type(api, body, "parallel_tool_calls", (bool,), "boolean")
-    check_type(api, body, "previous_response_id", (str,), "string")
-    reasoning = check_type(api, body, "reasoning", (dict,), "dictionary")
-    if reasoning:
-        check_literal(api, "reasoning", reasoning.get("effort"), _RESPONSES_EFFORTS)
-    include = check_type(api, body, "include", (list,), "list")
-    for value in include or []:
-        check_literal(api, "include", value, sorted(_INCLUDE_VALUES))
-    tools = check_type(api, body, "tools", (list,), "list") or []
-    for tool in tools:
-        if not isinstance(tool, dict) or tool.get("type") not in _KNOWN_TOOL_TYPES:
-            raise field_error(
-                api, "tools", tool, "union_tag_invalid", "Input tag does not match any tool type"
-            )
-        if tool["type"] == "function" and not isinstance(tool.get("name"), str):
-            raise field_error(api, "tools", tool, "missing", "Field required")
-    tool_choice = body.get("tool_choice")
-    if tool_choice is not None and tool_choice not in ("auto", "none"):
-        if tool_choice == "required" and not tools:
-            raise model_error(
-                api,
-                body,
-                "Tool choice 'required' must be specified with 'tools' parameter.",
-                "tool_choice",
-            )
-        if isinstance(tool_choice, dict):
-            names = {t.get("name") for t in tools if t.get("type") == "function"}
-            if tool_choice.get("type") == "function" and tool_choice.get("name") not in names:
-                raise model_error(
-                    api,
-                    body,
-                    "Tool choice 'function' not found in 'tools' parameter.",
-                    "tool_choice",
-                )
-        elif tool_choice != "required":
-            check_literal(api, "tool_choice", tool_choice, ("none", "auto", "required"))
-    if body.get("background") and body.get("store") is False:
-        raise model_error(
-            api, body, "background can only be used when `store` is true", "background"
-        )
-    if body.get("prompt") is not None:
-        raise model_error(api, body, "prompt template is not supported", "prompt")
+def _input_error(exc: VLLMValidationError, profile: VLLMProfile) -> VLLMHTTPError:
+    """An input item vLLM cannot convert: vLLM 0.33 answers an `invalid_request_error` about
+    `input`, before a plain `BadRequestError`."""
+    if profile.error_parameters:
+        return VLLMHTTPError(400, str(exc), type="invalid_request_error", param="input")
+    return bad_request(exc.message)
 
 
-def _responses_tools(tools: list[Any], request: ParsedRequest) -> None:
+def _responses_tools(tools: list[Any], request: ParsedRequest, profile: VLLMProfile) -> None:
     """vLLM builds the developer message when a custom (non built-in) tool is declared."""
     custom = [t for t in tools if t["type"] not in _BUILTIN_TOOL_TYPES and t["type"] != "mcp"]
     if not custom:
@@ -206,21 +146,26 @@ def _responses_tools(tools: list[Any], request: ParsedRequest) -> None:
         if kind in _BUILTIN_TOOL_TYPES:
             continue
         if kind != "function":
+            if profile.error_parameters:
+                raise parameter_error(profile, f"tool type {kind!r} is not supported.", "tools")
             raise bad_request(f"tool type {kind} not supported")
-        description = tool_description(tool["name"], tool.get("description"))
+        description = tool_description(tool.get("description"), profile)
         request.tools.append(FunctionTool(tool["name"], description, tool.get("parameters")))
 
 
-def _convert_responses_input(input_: str | list[Any], request: ParsedRequest) -> None:
+def _convert_responses_input(
+    input_: str | list[Any], items: Iterable[tuple[Any, Any]], request: ParsedRequest
+) -> None:
+    """Each input item (as sent, and as validated) → harmony messages.
+
+    Raises:
+        VLLMValidationError: an item vLLM cannot convert.
+    """
     if isinstance(input_, str):
         request.messages.append(PromptMessage("user", input_))
         return
     calls_by_id: dict[str, str] = {}
-    for item in input_:
-        if not isinstance(item, dict):
-            raise field_error(
-                "responses", "input", item, "model_type", "Input should be a valid dictionary"
-            )
+    for item, valid in items:
         kind = item.get("type", "message")
         if kind == "message":
             _convert_message_item(item, request)
@@ -233,33 +178,40 @@ def _convert_responses_input(input_: str | list[Any], request: ParsedRequest) ->
         elif kind == "function_call":
             _convert_function_call(item, request, calls_by_id)
         elif kind == "function_call_output":
-            call_id = item.get("call_id")
-            name = calls_by_id.get(call_id) if isinstance(call_id, str) else None
-            if name is None:
-                raise bad_request(f"No call message found for {call_id}")
-            output = item.get("output")
-            if not isinstance(output, str):
-                raise bad_request(
-                    "1 validation error for TextContent\ntext\n  Input should be a valid string"
-                )
-            request.function_outputs.append(FunctionOutputRecord(name, output, call_id))
-            request.messages.append(
-                PromptMessage(
-                    "tool", output, "commentary", recipient="assistant", name=f"functions.{name}"
-                )
-            )
+            _convert_function_output(item, valid, request, calls_by_id)
         else:
-            raise bad_request(f"Unknown input type: {kind}")
+            raise VLLMValidationError(f"Unknown input type: {kind}", parameter="input")
+
+
+def _convert_function_output(
+    item: Mapping[str, Any], valid: Any, request: ParsedRequest, calls_by_id: dict[str, str]
+) -> None:
+    call_id = item["call_id"]
+    name = calls_by_id.get(call_id)
+    if name is None:
+        raise VLLMValidationError(f"No call message found for {call_id}", parameter="input")
+    output = item["output"]
+    if not isinstance(output, str):
+        # harmony's `Message` takes text only: a list of parts fails its validation.
+        from openai_harmony import Message, Role
+        from pydantic import ValidationError
+
+        validated: Any = valid["output"] if isinstance(valid, dict) else valid.output
+        try:
+            Message.from_role_and_content(Role.TOOL, validated)
+        except ValidationError as exc:
+            raise VLLMValidationError(str(exc)) from None
+        output = str(validated)
+    request.function_outputs.append(FunctionOutputRecord(name, output, call_id))
+    request.messages.append(
+        PromptMessage("tool", output, "commentary", recipient="assistant", name=f"functions.{name}")
+    )
 
 
 def _convert_function_call(
     item: Mapping[str, Any], request: ParsedRequest, calls_by_id: dict[str, str]
 ) -> None:
-    name, call_id, arguments = item.get("name"), item.get("call_id"), item.get("arguments")
-    if not isinstance(name, str) or not isinstance(arguments, str) or not isinstance(call_id, str):
-        raise field_error(
-            "responses", "input", dict(item), "missing", "Field required (call_id, name, arguments)"
-        )
+    name, call_id, arguments = item["name"], item["call_id"], item["arguments"]
     calls_by_id[call_id] = name
     request.function_calls.append(FunctionCallRecord(name, arguments, call_id))
     request.messages.append(
@@ -269,14 +221,10 @@ def _convert_function_call(
     )
 
 
-def _part_texts(content: Any) -> list[str]:
+def _part_texts(content: str | list[Any]) -> list[str]:
     """Texts of a Responses message's content; a part without text fails like in vLLM."""
     if isinstance(content, str):
         return [content]
-    if not isinstance(content, list):
-        raise field_error(
-            "responses", "input", content, "string_type", "Input should be a valid string"
-        )
     texts = []
     for part in content:
         if not isinstance(part, dict) or "text" not in part:
@@ -286,16 +234,10 @@ def _part_texts(content: Any) -> list[str]:
 
 
 def _convert_message_item(item: Mapping[str, Any], request: ParsedRequest) -> None:
-    role = item.get("role")
-    if role not in ("user", "assistant", "developer", "system"):
-        raise field_error(
-            "responses",
-            "input",
-            dict(item),
-            "literal_error",
-            "Input should be 'user', 'assistant', 'system' or 'developer'",
-        )
-    texts = _part_texts(item.get("content"))
+    if "role" not in item:  # an item the request model took for an `item_reference`
+        raise VLLMHTTPError(500, "'role'", type="InternalServerError")
+    role = item["role"]
+    texts = _part_texts(item["content"])
     if role == "user":
         request.messages.append(PromptMessage("user", "".join(texts)))
     elif role == "assistant":

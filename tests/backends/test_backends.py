@@ -18,7 +18,7 @@ from agent_runtime.backends import Backend, EmbeddedBackend, create_backend
 from agent_runtime.backends.retry import RetryPolicy
 from agent_runtime.config import BackendSpec
 from agent_runtime.sessions import SessionStore
-from agent_runtime.testing import VLLM_0_21, FakeEngine, MockVLLM, Reply, call, load_encoding
+from agent_runtime.testing import VLLM_0_33, FakeEngine, MockVLLM, Reply, call, load_encoding
 from tests import helpers
 
 PROJECT = helpers.PROJECT / "agents.yaml"
@@ -198,7 +198,7 @@ async def test_reasoning_content_backend_for_older_vllm(tmp_path: Path) -> None:
         "  haiku: {instructions: Haiku., tools: [get_weather]}\n"
     )
     (tmp_path / "fixture_tools").symlink_to(PROJECT.parent / "fixture_tools")
-    profile = VLLM_0_21.but(chat_reasoning_field="reasoning_content")
+    profile = VLLM_0_33.but(chat_reasoning_field="reasoning_content")
     async with (
         MockVLLM(haiku_script(), profile=profile) as mock,
         Runtime.from_yaml(config, environ={"MOCK_URL": mock.url}, trace_path=False) as runtime,

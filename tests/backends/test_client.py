@@ -253,7 +253,8 @@ CUT_FIX = (
 
 
 async def create(client: RuntimeClient, api: str, limit: int, stream: bool) -> Any:
-    """One model call cut at `limit` output tokens, its stream read to the end."""
+    """One model call cut at `limit` output tokens, its stream read to the end. Chat declares
+    the tool: without tools, vLLM 0.33 drops the calls the model writes."""
     if api == "responses":
         return await client.responses.create(
             model="openai/gpt-oss-20b", input="hi", max_output_tokens=limit
@@ -261,6 +262,7 @@ async def create(client: RuntimeClient, api: str, limit: int, stream: bool) -> A
     answer = await client.chat.completions.create(
         model="openai/gpt-oss-20b",
         messages=[{"role": "user", "content": "hi"}],
+        tools=[{"type": "function", "function": {k: v for k, v in TOOL.items() if k != "type"}}],
         max_tokens=limit,
         stream=stream,
     )

@@ -560,8 +560,9 @@ def test_version_warns_when_agents_need_a_newer_vllm(
     why: str,
 ) -> None:
     settings = f"    model_settings:\n      tool_choice: {choice}\n    tools: [get_time]\n"
-    (tmp_path / "clock_tools.py").write_text("def get_time() -> str:\n    return 'noon'\n")
-    tools = "tools:\n  get_time:\n    function: clock_tools:get_time\n"
+    module = f"clock_tools_{api}"  # a module is imported once per process
+    (tmp_path / f"{module}.py").write_text("def get_time() -> str:\n    return 'noon'\n")
+    tools = f"tools:\n  get_time:\n    function: {module}:get_time\n"
     config = write_config(tmp_path, "http://127.0.0.1:9/v1", api=api)
     config.write_text(tools + config.read_text() + settings)
     old = mock_vllm_factory(default=GOOD, vllm_version="0.22")

@@ -151,8 +151,9 @@ def test_up_when_the_server_dies(tmp_path: Path) -> None:
     log = tmp_path / ".agent-runtime" / "vllm-local.log"
     assert stderr == (
         f"Error: the model server of backend `local` was killed by signal 9 while serving. "
-        f"The last lines of its log ({log}):\n  {url}\n  mock vLLM 0.33.0 serving openai/gpt-oss-20b "
-        f"at {url} (0 scripted replies, then a get_weather tool loop); Ctrl-C stops.\n"
+        f"The last lines of its log ({log}):\n  {url}\n  mock vLLM 0.33.0 serving "
+        f"openai/gpt-oss-20b at {url} (0 scripted replies, then a get_weather tool loop); "
+        "Ctrl-C stops.\n"
     )
 
 

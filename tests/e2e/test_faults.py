@@ -197,9 +197,7 @@ CASES = [
         what="a Chat Completions answer is cut (`finish_reason: length`) in the middle of a tool "
         "call",
         outcome="`RunLimitError` naming `max_output_tokens` (CLI exit 4); the tool does not run",
-        script=[
-            Reply(reasoning="Use it.", calls=[call("count", key="cut")], incomplete=True)
-        ],
+        script=[Reply(reasoning="Use it.", calls=[call("count", key="cut")], incomplete=True)],
         agent="chat-worker",
         error=RunLimitError,
         message=r"the model's answer was cut at the output token limit \(max_output_tokens=\d+\) "

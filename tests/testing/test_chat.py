@@ -10,7 +10,14 @@ import httpx2
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
-from agent_runtime.testing import VLLM_0_21, MockVLLM, Reply, call
+from agent_runtime.testing import (
+    VLLM_0_22,
+    VLLM_0_33,
+    MockVLLM,
+    Reply,
+    VLLMProfile,
+    call,
+)
 
 MODEL = "openai/gpt-oss-20b"
 TOOLS: list[Any] = [
@@ -71,7 +78,7 @@ def test_final_answer_and_finish_reason_stop() -> None:
     choice = completion.choices[0]
     assert choice.finish_reason == "stop"
     assert choice.message.content == "Hello!"
-    assert choice.message.tool_calls == []
+    assert choice.message.tool_calls is None  # vLLM 0.33 leaves an empty `tool_calls` out
     assert choice.message.reasoning == "Easy."  # type: ignore[attr-defined]
 
 
@@ -189,11 +196,37 @@ def test_include_reasoning_false_hides_reasoning() -> None:
             f"{mock.url}/chat/completions",
             json={"messages": [{"role": "user", "content": "x"}], "include_reasoning": False},
         ).json()
-    assert "reasoning" not in body["choices"][0]["message"]
+    message = body["choices"][0]["message"]
+    assert message["reasoning"] is None
+    assert message["content"] == "ok"
+
+
+def test_include_reasoning_false_streams_no_reasoning() -> None:
+    with MockVLLM([Reply(reasoning="secret", final="ok")]) as mock:
+        text = httpx2.post(
+            f"{mock.url}/chat/completions",
+            json={
+                "messages": [{"role": "user", "content": "x"}],
+                "include_reasoning": False,
+                "stream": True,
+            },
+        ).text
+    deltas = [
+        json.loads(line.removeprefix("data: "))["choices"][0]["delta"]
+        for line in text.splitlines()
+        if line.startswith("data: {")
+    ]
+    # vLLM 0.33 writes `reasoning: null` beside each content delta; the last token (the end
+    # of the message) says nothing, on the chunk with the finish reason.
+    assert deltas == [
+        {"role": "assistant", "content": ""},
+        {"content": "ok", "reasoning": None},
+        {},
+    ]
 
 
 def test_older_vllm_reasoning_content_field() -> None:
-    profile = VLLM_0_21.but(chat_reasoning_field="reasoning_content")
+    profile = VLLM_0_33.but(chat_reasoning_field="reasoning_content")
     with MockVLLM([Reply(reasoning="old", final="ok")], profile=profile) as mock:
         body = httpx2.post(
             f"{mock.url}/chat/completions", json={"messages": [{"role": "user", "content": "x"}]}
@@ -204,7 +237,7 @@ def test_older_vllm_reasoning_content_field() -> None:
 
 
 def test_server_without_tool_parser_returns_no_tool_calls() -> None:
-    profile = VLLM_0_21.but(chat_tool_parser=False)
+    profile = VLLM_0_33.but(chat_tool_parser=False)
     reply = Reply(reasoning="call", calls=[call("get_weather", city="Oslo")])
     with MockVLLM([reply], profile=profile) as mock:
         body = httpx2.post(
@@ -214,3 +247,100 @@ def test_server_without_tool_parser_returns_no_tool_calls() -> None:
     choice = body["choices"][0]
     assert choice["message"]["tool_calls"] == []
     assert choice["finish_reason"] == "stop"
+
+
+def chat_answer(profile: VLLMProfile, reply: Reply, **body: Any) -> Any:
+    """The non-streamed answer of a mock imitating `profile` to a request about Oslo."""
+    with MockVLLM([reply], profile=profile) as mock:
+        return httpx2.post(
+            f"{mock.url}/chat/completions",
+            json={"messages": [{"role": "user", "content": "Oslo?"}], "tools": TOOLS, **body},
+        ).json()["choices"][0]
+
+
+PREAMBLE_AND_FINAL = Reply(reasoning="Easy.", preamble="Let me check.", final="It is cold.")
+TWO_CALLS = Reply(calls=[call("get_weather", city="Oslo"), call("get_weather", city="Bergen")])
+
+
+@pytest.mark.parametrize(
+    ("profile", "content"),
+    [
+        pytest.param(VLLM_0_33, "Let me check.\nIt is cold.", id="0.33"),
+        pytest.param(VLLM_0_22, "It is cold.", id="0.22"),
+    ],
+)
+def test_content_joins_preamble_and_final_answer_since_0_33(
+    profile: VLLMProfile, content: str
+) -> None:
+    assert chat_answer(profile, PREAMBLE_AND_FINAL)["message"]["content"] == content
+
+
+@pytest.mark.parametrize(
+    ("profile", "cities", "finish"),
+    [
+        pytest.param(VLLM_0_33, [], "stop", id="0.33"),
+        pytest.param(VLLM_0_22, ["Oslo", "Bergen"], "tool_calls", id="0.22"),
+    ],
+)
+def test_tool_choice_none_drops_the_models_calls_since_0_33(
+    profile: VLLMProfile, cities: list[str], finish: str
+) -> None:
+    choice = chat_answer(profile, TWO_CALLS, tool_choice="none")
+    calls = choice["message"].get("tool_calls") or []
+    assert [json.loads(c["function"]["arguments"])["city"] for c in calls] == cities
+    assert choice["finish_reason"] == finish
+
+
+@pytest.mark.parametrize(
+    ("profile", "cities"),
+    [
+        pytest.param(VLLM_0_33, ["Oslo"], id="0.33"),
+        pytest.param(VLLM_0_22, ["Oslo", "Bergen"], id="0.22"),
+    ],
+)
+def test_parallel_tool_calls_false_keeps_the_first_call_since_0_33(
+    profile: VLLMProfile, cities: list[str]
+) -> None:
+    calls = chat_answer(profile, TWO_CALLS, parallel_tool_calls=False)["message"]["tool_calls"]
+    assert [json.loads(c["function"]["arguments"])["city"] for c in calls] == cities
+
+
+@pytest.mark.parametrize("profile", [VLLM_0_33, VLLM_0_22], ids=["0.33", "0.22"])
+def test_parallel_tool_calls_false_streams_the_first_call_only(profile: VLLMProfile) -> None:
+    with MockVLLM([TWO_CALLS], profile=profile) as mock:
+        text = httpx2.post(
+            f"{mock.url}/chat/completions",
+            json={
+                "messages": [{"role": "user", "content": "Oslo?"}],
+                "tools": TOOLS,
+                "parallel_tool_calls": False,
+                "stream": True,
+            },
+        ).text
+    chunks = [
+        json.loads(line.removeprefix("data: "))
+        for line in text.splitlines()
+        if line.startswith("data: {")
+    ]
+    calls = [tc for c in chunks for tc in c["choices"][0]["delta"].get("tool_calls", [])]
+    assert {tc["index"] for tc in calls} == {0}
+    assert json.loads("".join(tc["function"]["arguments"] for tc in calls)) == {"city": "Oslo"}
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+@pytest.mark.parametrize(
+    ("profile", "content", "finish"),
+    [
+        pytest.param(VLLM_0_33, "", "stop", id="0.33"),
+        pytest.param(VLLM_0_22, None, "tool_calls", id="0.22"),
+    ],
+)
+def test_named_tool_choice_finishes_with_stop_since_0_33(
+    profile: VLLMProfile, content: str | None, finish: str
+) -> None:
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    reply = Reply(calls=[call("get_weather", city="Oslo")])
+    choice = chat_answer(profile, reply, tool_choice=named)
+    assert choice["message"]["content"] == content
+    assert [c["function"]["name"] for c in choice["message"]["tool_calls"]] == ["get_weather"]
+    assert choice["finish_reason"] == finish

@@ -13,26 +13,30 @@ first, so a new `gpt-oss` release that changes it fails here instead of passing 
 Sources for the reference server: `gpt_oss/responses_api/{api_server,types}.py` of `gpt-oss`
 0.0.9 and the lab notes on it ("notes §…").
 
-Differences handled below (the reference server's value first, then vLLM's):
+Differences handled below (the reference server's value first, then vLLM 0.33's):
 - ids: `<prefix>_<32 hex>`, messages `item_`, separate hex for `fc_` and `call_`; vLLM
   `<prefix>_<16 hex>`, messages `msg_`, one hex for `fc_`/`call_` (doc §1.1; notes §2.4).
 - fields vLLM sends as null, because it dumps openai-python's models without `exclude_none`
   (reasoning `encrypted_content`/`status`, output_text `logprobs`, ...): absent (doc §1.2).
-- function_call `status`: "completed"; null in vLLM's output (doc §1.2).
 - output_text parts: an extra `status: "completed"`; none in vLLM (doc §1.3).
-- replayed function calls: no content type, rendered `<|channel|>commentary<|message|>`; vLLM
-  gives them content type `json`, `<|channel|>commentary json<|message|>` (doc §3.2).
-- streaming (doc §2.1, §2.2; notes §2.5): reasoning parts as `response.content_part.*`, not
-  vLLM's `response.reasoning_part.*`; a function call only as `response.output_item.done`, without
-  vLLM's `output_item.added` and `function_call_arguments.*`; `output_index` of `.added`/`.delta`
-  events one behind; `content_index` always 0; the items of `output_item.done` events.
+- replayed function calls: no content type, rendered
+  `<|start|>assistant<|channel|>commentary to=functions.f<|message|>`; vLLM gives them content
+  type `json`, `<|start|>assistant to=functions.f<|channel|>commentary json<|message|>` (doc §3.2).
+- streaming (doc §2.1, §2.2; notes §2.5): a function call only as `response.output_item.done`,
+  without vLLM's `output_item.added` and `function_call_arguments.*`; `output_index` of
+  `.added`/`.delta` events one behind; the items of `output_item.done` events (vLLM's done
+  function call has stray `output_index` and `sequence_number: -1` keys).
 - preambles, the default reasoning effort, `role: "system"` input: `test_known_difference_*`.
+
+The same in both, and asserted as such: function call `status: "completed"`, reasoning parts
+streamed as `response.content_part.*`, `content_index` 0, the ids of `response.completed` equal
+to the streamed ones (vLLM 0.33; vLLM 0.21 differed in each, doc §1.2, §2.1, §2.2.1, §2.2.4).
 
 Known, not exercised here (notes §5): the reference keeps replayed reasoning only before a
 trailing `function_call_output`; error statuses and shapes (422 vs vLLM's 400/404/501);
-`max_output_tokens` truncation (`completed` vs `incomplete`); response-level fields (`model`,
-`tools`, `temperature`, `parallel_tool_calls`, ... echoed differently); usage details; built-in
-tools; ids of `response.completed` vs the streamed ones (same there, new in vLLM, doc §2.2.1).
+`max_output_tokens` truncation (`completed` vs vLLM's `incomplete`, streamed as
+`response.incomplete`); response-level fields (`model`, `tools`, `temperature`,
+`parallel_tool_calls`, ... echoed differently); usage details; built-in tools.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from openai.types.responses import (
     ResponseReasoningItem,
 )
 
-from agent_runtime.testing import VLLM_0_21, MockVLLM, Reply, load_encoding
+from agent_runtime.testing import VLLM_0_33, MockVLLM, Reply, load_encoding
 from tests.testing.reference_server import ReferenceServer
 
 if TYPE_CHECKING:
@@ -79,8 +83,8 @@ TOOLS: list[Any] = [
 # Sent explicitly: without `reasoning`, vLLM uses harmony's default (medium) and the reference
 # server `low` (see test_known_difference_default_reasoning_effort).
 REASONING: Any = {"effort": "low"}
-# The vLLM the mock imitates here: the baseline of the wire reference (doc §0).
-PROFILE = VLLM_0_21
+# The vLLM the mock imitates here: the newest release it imitates.
+PROFILE = VLLM_0_33
 
 VLLM_HEX = "[0-9a-f]{16}"  # vLLM's random_uuid() (doc §1.1)
 REFERENCE_HEX = "[0-9a-f]{32}"  # uuid4().hex (notes §2.4)
@@ -245,8 +249,7 @@ def create(
         stream=True,
     ) as events_stream:
         events: list[Event] = [dict(event.to_dict(mode="json")) for event in events_stream]
-    # vLLM re-randomises the ids in `response.completed` (doc §2.2.1): the client takes its
-    # history from that one source (doc §8.4).
+    # The client takes its history from `response.completed` alone (doc §8.4).
     response: Item = events[-1]["response"]
     return response, events
 
@@ -300,27 +303,19 @@ def _placeholder(
     return value.removeprefix(f"{prefix}_")
 
 
-def vllm_item(raw: Item, *, streamed: bool = False) -> Item:
-    """A mock item with its ids checked against vLLM's formats and replaced by placeholders.
-
-    `streamed`: the item of a `response.output_item.done` event, not of the final output.
-    """
+def vllm_item(raw: Item) -> Item:
+    """A mock item (of the output or of an `output_item.done` event) with its ids checked
+    against vLLM's formats and replaced by placeholders."""
     item = copy.deepcopy(raw)
     kind = item["type"]
     if kind == "reasoning":
-        prefix = PROFILE.streamed_reasoning_id_prefix if streamed else "rs"
-        _placeholder(item, "id", prefix, VLLM_HEX)
+        _placeholder(item, "id", "rs", VLLM_HEX)
     elif kind == "message":
         _placeholder(item, "id", "msg", VLLM_HEX)
     elif kind == "function_call":
-        if streamed and PROFILE.function_call_done_id_null:
-            assert item["id"] is None
-            fc_hex = _placeholder(item, "item_id", "fc", VLLM_HEX)
-        else:
-            fc_hex = _placeholder(item, "id", "fc", VLLM_HEX)
+        fc_hex = _placeholder(item, "id", "fc", VLLM_HEX)
         call_hex = _placeholder(item, "call_id", "call", VLLM_HEX)
-        if not streamed:
-            assert call_hex == fc_hex  # one random draw for both (doc §1.1)
+        assert call_hex == fc_hex  # one random draw for both (doc §1.1)
     return item
 
 
@@ -335,10 +330,9 @@ def reference_item_as_vllm(raw: Item, *, streamed_at: int | None = None) -> Item
     streamed = streamed_at is not None
     kind = item["type"]
     if kind == "reasoning":
-        # Reasoning ids: `rs_<32 hex>` in the reference; vLLM 0.21 streams reasoning items
-        # as `msg_<16 hex>`, later versions as `rs_` (doc §1.1, §2.2.2).
-        prefix = PROFILE.streamed_reasoning_id_prefix if streamed else "rs"
-        _placeholder(item, "id", "rs", REFERENCE_HEX, as_prefix=prefix)
+        # Reasoning ids: `rs_<32 hex>` in the reference, `rs_<16 hex>` in vLLM 0.33 (doc §1.1,
+        # §2.2.2).
+        _placeholder(item, "id", "rs", REFERENCE_HEX)
         if streamed:
             # The reference's ReasoningItem has no `status`; vLLM's streamed done item says
             # "completed" (doc §2.1).
@@ -358,18 +352,16 @@ def reference_item_as_vllm(raw: Item, *, streamed_at: int | None = None) -> Item
             item["status"] = "completed"
     elif kind == "function_call":
         # fc_ and call_ ids: 32 hex, two random draws in the reference (doc §1.1: vLLM uses 16
-        # hex, one draw, but its 0.21 streamer also draws twice, doc §2.2.3).
+        # hex, one draw).
         _placeholder(item, "id", "fc", REFERENCE_HEX)
         _placeholder(item, "call_id", "call", REFERENCE_HEX)
-        # `status`: "completed" in the reference; null in vLLM's output (doc §1.2) but
-        # "completed" in its streamed done item (doc §2.1).
+        # `status`: "completed" in the reference, as in vLLM 0.33's output and streamed done
+        # item (doc §2.1).
         assert item["status"] == "completed"
-        if not streamed:
-            item["status"] = None
-        elif PROFILE.function_call_done_id_null:
-            # vLLM 0.21's streamed done function_call has `id: null` and stray `item_id`,
-            # `output_index`, `sequence_number: -1` keys (doc §2.2.3, fixed by vllm#44608).
-            item.update(id=None, item_id="fc_<id>", output_index=streamed_at, sequence_number=-1)
+        if streamed:
+            # vLLM's streamed done function_call has stray `output_index` and
+            # `sequence_number: -1` keys (doc §2.2.3; 0.33 keeps its `id`, vllm#44608).
+            item.update(output_index=streamed_at, sequence_number=-1)
     return item
 
 
@@ -411,8 +403,7 @@ def assert_same_items(
 ) -> None:
     """Same items after normalising ids and the known differences (`streamed_at`: the output
     indices of the reference's `output_item.done` events, when comparing those)."""
-    streamed = streamed_at is not None
-    ours = [vllm_item(item, streamed=streamed) for item in mock_items]
+    ours = [vllm_item(item) for item in mock_items]
     indices: list[int | None] = list(streamed_at) if streamed_at else [None] * len(reference_items)
     theirs = [
         reference_item_as_vllm(item, streamed_at=index)
@@ -424,7 +415,7 @@ def assert_same_items(
 
 
 _REPLAYED_CALL = re.compile(
-    r"(<\|start\|>assistant to=functions\.\w+<\|channel\|>commentary)(<\|message\|>)"
+    r"<\|start\|>assistant<\|channel\|>commentary to=(functions\.\w+)<\|message\|>"
 )
 
 
@@ -432,10 +423,14 @@ def reference_prompt_as_vllm(prompt: str, *, replayed_calls: int) -> str:
     """The reference server's prompt, with its one known difference from vLLM's normalised.
 
     A replayed `function_call` item gets content type `json` in vLLM (`parse_response_input`:
-    `msg.with_content_type("json")`, doc §3.2), rendered `<|channel|>commentary json<|message|>`;
-    the reference server sets no content type.
+    `msg.with_content_type("json")`, doc §3.2) and renders as
+    `<|start|>assistant to=functions.f<|channel|>commentary json<|message|>`; the reference
+    server sets no content type and, through oss-harmony's renderer, writes the recipient after
+    the channel: `<|start|>assistant<|channel|>commentary to=functions.f<|message|>`.
     """
-    normalised, count = _REPLAYED_CALL.subn(r"\1 json\2", prompt)
+    normalised, count = _REPLAYED_CALL.subn(
+        r"<|start|>assistant to=\1<|channel|>commentary json<|message|>", prompt
+    )
     assert count == replayed_calls
     return normalised
 
@@ -459,8 +454,8 @@ def _skeleton_entry(event: Event) -> tuple[str, int | None, str | None]:
         detail = event.get("text")  # None for events without text
     # `.added` events: the reference's `output_index` lags one behind (-1 for the first item,
     # notes §2.5); vLLM counts from 0 per item (doc §2.2.8). Only `.done` indices are compared.
-    # `content_index` is never compared: vLLM 0.21 counts it across items, the reference
-    # keeps 0 (doc §2.2.4).
+    # `content_index` is compared by `assert_same_stream`: 0 in both (vLLM 0.33 restarts it
+    # for each item, doc §2.2.4).
     index = event.get("output_index") if kind.endswith(".done") else None
     return kind, index, detail
 
@@ -489,11 +484,6 @@ def reference_skeleton_as_vllm(events: list[Event]) -> list[tuple[str, int | Non
         if _is_delta(event):
             continue
         kind, index, text = _skeleton_entry(event)
-        part = event.get("part")
-        if isinstance(part, dict) and part.get("type") == "reasoning_text":
-            # Reasoning parts: `response.content_part.*` in the reference,
-            # `response.reasoning_part.*` in vLLM (doc §2.1, vLLM-defined event types).
-            kind = kind.replace("response.content_part.", "response.reasoning_part.")
         skeleton.append((kind, index, text))
     return skeleton
 
@@ -517,9 +507,14 @@ def assert_same_stream(mock_events: list[Event], reference_events: list[Event]) 
                 "in_progress",
                 [],
             )
+        assert {e["content_index"] for e in events if "content_index" in e} <= {0}
     assert vllm_skeleton(mock_events) == reference_skeleton_as_vllm(reference_events)
     assert delta_texts(mock_events) == delta_texts(reference_events)
     done = "response.output_item.done"
+    for events in (mock_events, reference_events):
+        # The final response carries the streamed item ids (vLLM 0.33, doc §2.2.1).
+        final_ids = [item["id"] for item in events[-1]["response"]["output"]]
+        assert [e["item"]["id"] for e in events if e["type"] == done] == final_ids
     reference_done = [e for e in reference_events if e["type"] == done]
     assert_same_items(
         [e["item"] for e in mock_events if e["type"] == done],
@@ -616,8 +611,10 @@ def test_known_difference_default_reasoning_effort(reference: ReferenceServer) -
 
 
 def test_known_difference_system_role_input(reference: ReferenceServer) -> None:
-    """A `role: "system"` input message replaces the model identity in vLLM's system message
-    (doc §3.1, §3.2); the reference server adds it as a second system message (notes §2.3)."""
+    """A `role: "system"` input message after `instructions` is a developer message of its own
+    in vLLM 0.33, with the `# Instructions` header (`VLLMProfile.system_items_as_instructions`;
+    vLLM 0.21 made it the model identity, doc §3.1, §3.2); the reference server adds it as a
+    second system message (notes §2.3). Both keep the default model identity."""
     input_: list[Any] = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "What's the weather in Tokyo?"},
@@ -633,6 +630,5 @@ def test_known_difference_system_role_input(reference: ReferenceServer) -> None:
     default_identity = "You are ChatGPT, a large language model trained by OpenAI."
     assert theirs.count(extra) == 1
     assert theirs.startswith(f"<|start|>system<|message|>{default_identity}\n")
-    assert mock.model_requests[0].prompt == theirs.replace(extra, "").replace(
-        default_identity, "Be brief."
-    )
+    as_developer = "<|start|>developer<|message|># Instructions\n\nBe brief.<|end|>"
+    assert mock.model_requests[0].prompt == theirs.replace(extra, as_developer)

@@ -155,18 +155,19 @@ def test_empty_incomplete_responses_and_chat() -> None:
     assert chat["usage"]["completion_tokens"] > 0
 
 
-def test_empty_incomplete_stream_ends_with_completed_incomplete() -> None:
+@pytest.mark.parametrize(
+    ("version", "terminal"),
+    [("0.33", "response.incomplete"), ("0.22", "response.completed")],
+)
+def test_empty_incomplete_stream_ends_incomplete(version: str, terminal: str) -> None:
     with (
-        MockVLLM([fault(empty_incomplete=True)]) as mock,
+        MockVLLM([fault(empty_incomplete=True)], vllm_version=version) as mock,
         OpenAI(base_url=mock.url, api_key="EMPTY") as client,
     ):
         events = list(client.responses.create(model="openai/gpt-oss-20b", input="x", stream=True))
-    assert [e.type for e in events] == [
-        "response.created",
-        "response.in_progress",
-        "response.completed",
-    ]
+    assert [e.type for e in events] == ["response.created", "response.in_progress", terminal]
     assert events[-1].response.status == "incomplete"  # type: ignore[union-attr]
+    assert events[-1].response.output == []  # type: ignore[union-attr]
 
 
 async def test_delay_fault_sees_the_client_disconnect() -> None:

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent_runtime.testing import MockVLLM, Reply, call
+from agent_runtime.testing import VLLM_0_22, VLLM_0_33, MockVLLM, Reply, call
 
 JSON = st.recursive(
     st.none()
@@ -115,9 +115,11 @@ REPLIES = [
 ALLOWED_STATUSES = {200, 400, 404, 500, 501}
 
 
-@pytest.fixture(scope="module")
-def mock() -> Iterator[MockVLLM]:
-    with MockVLLM(default=lambda request: REPLIES[request.index % 3], harmony=True) as server:
+@pytest.fixture(scope="module", params=[VLLM_0_33, VLLM_0_22], ids=["0.33", "0.22"])
+def mock(request: pytest.FixtureRequest) -> Iterator[MockVLLM]:
+    with MockVLLM(
+        default=lambda record: REPLIES[record.index % 3], harmony=True, profile=request.param
+    ) as server:
         yield server
 
 

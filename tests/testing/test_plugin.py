@@ -106,8 +106,10 @@ def test_an_unknown_vllm_release_stops_the_run(pytester: pytest.Pytester) -> Non
     result = run(pytester, VERSIONED, "--mock-vllm-version", "0.30")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["*--mock-vllm-version / agent_runtime_vllm_version: the mock does not imitate vLLM "
-         "'0.30'; it imitates 0.33.0 (0.33), 0.22.1 (0.22): give one of 0.33, 0.22*"]
+        [
+            "*--mock-vllm-version / agent_runtime_vllm_version: the mock does not imitate vLLM "
+            "'0.30'; it imitates 0.33.0 (0.33), 0.22.1 (0.22): give one of 0.33, 0.22*"
+        ]
     )
 
 

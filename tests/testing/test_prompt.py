@@ -84,7 +84,7 @@ def test_two_turn_prompts_are_exact() -> None:
         + "<|start|>assistant<|channel|>analysis<|message|>Call tool.<|end|>"
         + "<|start|>assistant to=functions.get_weather<|channel|>commentary json"
         + '<|message|>{"city":"Tokyo"}<|call|>'
-        + "<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>sunny<|end|>"
+        + "<|start|>functions.get_weather<|channel|>commentary to=assistant<|message|>sunny<|end|>"
         + "<|start|>assistant"
     )
     encoding = load_encoding()
@@ -93,9 +93,10 @@ def test_two_turn_prompts_are_exact() -> None:
     assert encoding.decode_utf8(list(turn2.prompt_token_ids)) == turn2.prompt
 
 
-def test_output_token_counts_are_exact() -> None:
+@pytest.mark.parametrize(("version", "openings"), [("0.33", 0), ("0.22", 2)])
+def test_output_token_counts_are_exact(version: str, openings: int) -> None:
     reply = Reply(reasoning="Call tool.", calls=[call("get_weather", city="Tokyo")])
-    with MockVLLM([reply], harmony=True) as mock:
+    with MockVLLM([reply], harmony=True, vllm_version=version) as mock:
         usage = post(mock, {"input": "x", "tools": TOOLS}).json()["usage"]
     encoding = load_encoding()
     completion = (
@@ -105,16 +106,15 @@ def test_output_token_counts_are_exact() -> None:
     )
     tokens = encoding.encode(completion, allowed_special="all")
     assert usage["output_tokens"] == len(tokens)
-    # 1 + content tokens for each reasoning and tool-call message
-    reasoning = (
-        1 + len(encoding.encode("Call tool.")) + 1 + len(encoding.encode('{"city":"Tokyo"}'))
-    )
-    assert usage["output_tokens_details"]["reasoning_tokens"] == reasoning
+    # the content tokens of the reasoning and tool-call messages; 0.22 adds the <|message|>
+    # token opening each
+    reasoning = len(encoding.encode("Call tool.")) + len(encoding.encode('{"city":"Tokyo"}'))
+    assert usage["output_tokens_details"]["reasoning_tokens"] == reasoning + openings
 
 
-def test_instructions_without_tools_are_dropped_on_v0_21_and_kept_later() -> None:
+def test_instructions_without_tools_are_dropped_on_0_22_and_kept_on_0_33() -> None:
     body = {"input": "Hi", "instructions": "Be brief."}
-    with MockVLLM([Reply(final="a")], harmony=True, start_date=DATE) as old:
+    with MockVLLM([Reply(final="a")], harmony=True, start_date=DATE, vllm_version="0.22") as old:
         post(old, body)
     with MockVLLM([Reply(final="a")], harmony=True, start_date=DATE, profile=LATEST) as new:
         post(new, body)
@@ -125,16 +125,29 @@ def test_instructions_without_tools_are_dropped_on_v0_21_and_kept_later() -> Non
     )
 
 
-def test_system_input_message_becomes_the_model_identity() -> None:
-    body = {
-        "input": [
-            {"role": "system", "content": "You are a pirate."},
-            {"role": "developer", "content": "Say arr."},
-            {"role": "user", "content": "Hi"},
-        ]
-    }
+PIRATE = {
+    "input": [
+        {"role": "system", "content": "You are a pirate."},
+        {"role": "developer", "content": "Say arr."},
+        {"role": "user", "content": "Hi"},
+    ]
+}
+
+
+def test_system_and_developer_input_messages_become_instructions_on_0_33() -> None:
     with MockVLLM([Reply(final="Arr")], harmony=True, start_date=DATE) as mock:
-        post(mock, body)
+        post(mock, PIRATE)
+    assert mock.model_requests[0].prompt == (
+        system(tools=False)
+        + "<|start|>developer<|message|># Instructions\n\nYou are a pirate.<|end|>"
+        + "<|start|>developer<|message|># Instructions\n\nSay arr.<|end|>"
+        + "<|start|>user<|message|>Hi<|end|><|start|>assistant"
+    )
+
+
+def test_system_input_message_becomes_the_model_identity_on_0_22() -> None:
+    with MockVLLM([Reply(final="Arr")], harmony=True, start_date=DATE, vllm_version="0.22") as mock:
+        post(mock, PIRATE)
     prompt = mock.model_requests[0].prompt or ""
     assert prompt.startswith("<|start|>system<|message|>You are a pirate.\nKnowledge cutoff:")
     assert "<|start|>developer<|message|>Instructions:\nSay arr.<|end|>" in prompt
@@ -154,7 +167,8 @@ def test_summary_only_reasoning_is_dropped_from_the_prompt() -> None:
     assert mock.model_requests[0].reasoning_texts == []
 
 
-def test_chat_prompt_keeps_reasoning_of_the_running_tool_loop_only() -> None:
+@pytest.mark.parametrize("version", ["0.33", "0.22"])
+def test_chat_prompt_keeps_reasoning_of_the_running_tool_loop_only(version: str) -> None:
     tool = {"type": "function", "function": TOOLS[0] | {}}
     tool["function"] = {k: v for k, v in TOOLS[0].items() if k != "type"}
     messages = [
@@ -175,17 +189,26 @@ def test_chat_prompt_keeps_reasoning_of_the_running_tool_loop_only() -> None:
         },
         {"role": "tool", "tool_call_id": "t1", "content": "sunny"},
     ]
-    with MockVLLM([Reply(final="ok")], harmony=True, start_date=DATE) as mock:
+    with MockVLLM([Reply(final="ok")], harmony=True, start_date=DATE, vllm_version=version) as mock:
         post(mock, {"messages": messages, "tools": [tool]}, "/chat/completions")
     prompt = mock.model_requests[0].prompt or ""
     assert "old thoughts" not in prompt
     assert "<|start|>assistant<|channel|>analysis<|message|>new thoughts<|end|>" in prompt
-    assert "<|start|>system<|message|>Be brief.<|end|>" in prompt  # a second, raw system message
     assert "<|start|>assistant<|channel|>final<|message|>a1<|end|>" in prompt
-    assert (
-        "<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>sunny" in prompt
-    )
-    assert "# Instructions" not in prompt
+    assert mock.model_requests[0].reasoning_texts == ["new thoughts"]
+    if version == "0.33":  # the system message becomes the developer message's instructions
+        assert "<|start|>developer<|message|># Instructions\n\nBe brief.\n\n# Tools" in prompt
+        assert (
+            "<|start|>functions.get_weather<|channel|>commentary to=assistant<|message|>sunny"
+            in (prompt)
+        )
+    else:  # a second, raw system message
+        assert "<|start|>system<|message|>Be brief.<|end|>" in prompt
+        assert "# Instructions" not in prompt
+        assert (
+            "<|start|>functions.get_weather to=assistant<|channel|>commentary<|message|>sunny"
+            in (prompt)
+        )
 
 
 def test_raw_harmony_reply_with_a_call_from_the_analysis_channel() -> None:
@@ -284,9 +307,12 @@ def test_malformed_harmony_is_reported_in_band_on_a_chat_stream() -> None:
     assert error["error"]["code"] == 500
 
 
-def test_length_cut_keeps_the_partial_message_without_done_events() -> None:
+@pytest.mark.parametrize("version", ["0.33", "0.22"])
+def test_length_cut_keeps_the_partial_message(version: str) -> None:
     with MockVLLM(
-        [Reply(reasoning="one two three four five six seven", final="x")], harmony=True
+        [Reply(reasoning="one two three four five six seven", final="x")],
+        harmony=True,
+        vllm_version=version,
     ) as mock:
         events = [
             json.loads(line.removeprefix("data: "))
@@ -297,8 +323,18 @@ def test_length_cut_keeps_the_partial_message_without_done_events() -> None:
             if line.startswith("data: ")
         ]
     types = [e["type"] for e in events]
-    assert "response.reasoning_text.done" not in types
-    assert types[-2] == "response.reasoning_text.delta"
-    completed = events[-1]["response"]
-    assert completed["status"] == "incomplete"
-    assert completed["usage"]["output_tokens"] == 6
+    final = events[-1]["response"]
+    assert final["output"][0]["content"][0]["text"] == "one two three"
+    assert final["usage"]["output_tokens"] == 6
+    if version == "0.33":  # the cut item is closed, the stream ends incomplete
+        assert types[-4:-1] == [
+            "response.reasoning_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+        ]
+        assert types[-1] == "response.incomplete"
+        assert final["status"] == "incomplete"
+    else:  # the item's events just stop, and the stream reports completed
+        assert "response.reasoning_text.done" not in types
+        assert types[-2:] == ["response.reasoning_text.delta", "response.completed"]
+        assert final["status"] == "completed"

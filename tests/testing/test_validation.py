@@ -9,7 +9,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from agent_runtime.testing import MockVLLM, Reply
+from agent_runtime.testing import VLLM_0_22, MockVLLM, Reply
 
 FUNCTION_TOOL = {
     "type": "function",
@@ -47,57 +47,54 @@ def chat(mock: MockVLLM, body: Any) -> httpx2.Response:
     return httpx2.post(f"{mock.url}/chat/completions", json=body)
 
 
+@pytest.fixture(scope="module")
+def mock_0_22() -> Any:
+    with MockVLLM(default=Reply(final="ok"), api_key=None, profile=VLLM_0_22) as server:
+        yield server
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
         pytest.param(
             {"input": [{"type": "item_reference", "id": "x"}]},
-            (400, "BadRequestError", None, "Unknown input type: item_reference"),
+            (
+                400,
+                "invalid_request_error",
+                "input",
+                "Unknown input type: item_reference (parameter=input)",
+            ),
             id="unknown-input-item",
         ),
         pytest.param(
             {"input": [{"type": "function_call_output", "call_id": "call_abc", "output": "1"}]},
-            (400, "BadRequestError", None, "No call message found for call_abc"),
+            (
+                400,
+                "invalid_request_error",
+                "input",
+                "No call message found for call_abc (parameter=input)",
+            ),
             id="orphan-function-call-output",
-        ),
-        pytest.param(
-            {"input": "x", "tools": [FUNCTION_TOOL], "tool_choice": "required"},
-            (
-                501,
-                "NotImplementedError",
-                None,
-                "Only 'auto' or 'none' tool_choice is supported in response API with Harmony",
-            ),
-            id="tool-choice-required",
-        ),
-        pytest.param(
-            {
-                "input": "x",
-                "tools": [FUNCTION_TOOL],
-                "tool_choice": {"type": "function", "name": "get_weather"},
-            },
-            (
-                501,
-                "NotImplementedError",
-                None,
-                "Only 'auto' or 'none' tool_choice is supported in response API with Harmony",
-            ),
-            id="tool-choice-named",
         ),
         pytest.param(
             {"input": "x", "reasoning": {"effort": "minimal"}},
             (
                 400,
                 "BadRequestError",
-                None,
+                "reasoning_effort",
                 "reasoning_effort='minimal' is not supported by Harmony. "
-                "Supported values are: high, medium, low.",
+                "Supported values are: high, medium, low. (parameter=reasoning_effort)",
             ),
             id="effort-minimal",
         ),
         pytest.param(
             {"input": "x", "model": "gpt-4o"},
-            (404, "NotFoundError", "model", "The model `gpt-4o` does not exist."),
+            (
+                404,
+                "NotFoundError",
+                "model",
+                "The model `gpt-4o` does not exist. Valid aliases: openai/gpt-oss-20b.",
+            ),
             id="unknown-model",
         ),
         pytest.param(
@@ -117,11 +114,23 @@ def chat(mock: MockVLLM, body: Any) -> httpx2.Response:
         ),
         pytest.param(
             {"input": "x", "tools": [FUNCTION_TOOL, {"type": "mcp", "server_label": "s"}]},
-            (400, "BadRequestError", None, "tool type mcp not supported"),
+            (
+                400,
+                "BadRequestError",
+                "tools",
+                "tool type 'mcp' is not supported. (parameter=tools)",
+            ),
             id="mcp-with-function-tools",
         ),
         pytest.param(
-            {"input": [{"role": "user", "content": [{"type": "input_image", "image_url": "u"}]}]},
+            {
+                "input": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "input_image", "image_url": "u", "detail": "auto"}],
+                    }
+                ]
+            },
             (500, "InternalServerError", None, "'text'"),
             id="image-part",
         ),
@@ -137,13 +146,78 @@ def test_responses_refusals(mock: MockVLLM, body: Any, expected: tuple[Any, ...]
 
 
 @pytest.mark.parametrize(
-    ("body", "param", "fragment"),
+    "tool_choice",
     [
-        pytest.param({}, None, "'loc': ('body', 'input'), 'msg': 'Field required'", id="no-input"),
+        pytest.param("required", id="required"),
+        pytest.param({"type": "function", "name": "get_weather"}, id="named"),
+    ],
+)
+def test_forced_tool_choice(mock: MockVLLM, mock_0_22: MockVLLM, tool_choice: Any) -> None:
+    body = {"input": "x", "tools": [FUNCTION_TOOL], "tool_choice": tool_choice}
+    assert responses(mock, body).status_code == 200
+    assert error_of(responses(mock_0_22, body)) == (
+        501,
+        "NotImplementedError",
+        None,
+        "Only 'auto' or 'none' tool_choice is supported in response API with Harmony",
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "line"),
+    [
+        pytest.param(
+            {},
+            "body.input",
+            "{'type': 'missing', 'loc': 'body.input', 'msg': 'Field required', "
+            "'input': '<dict of 1 items>'}",
+            id="no-input",
+        ),
+        pytest.param(
+            {"input": "x", "reasoning": {"effort": "bogus"}},
+            "body.reasoning.effort",
+            "{'type': 'literal_error', 'loc': 'body.reasoning.effort', 'msg': \"Input should be ",
+            id="effort-not-a-responses-value",
+        ),
+        pytest.param(
+            {"input": "x", "temperature": "hot"},
+            "body.temperature",
+            "{'type': 'float_parsing', 'loc': 'body.temperature', 'msg': 'Input should be a "
+            "valid number, unable to parse string as a number', 'input': 'hot'}",
+            id="wrong-type",
+        ),
+    ],
+)
+def test_responses_schema_errors(
+    mock: MockVLLM, body: dict[str, Any], param: str, line: str
+) -> None:
+    status, kind, got_param, message = error_of(responses(mock, body))
+    assert (status, kind, got_param) == (400, "Bad Request", param)
+    assert message.startswith(f"1 validation error:\n  {line}")
+
+
+def test_item_errors_are_counted_and_cut_at_ten(mock: MockVLLM) -> None:
+    """Every member of openai's input item union reports its errors; vLLM 0.33 lists ten."""
+    body = {"input": [{"type": "bogus"}]}
+    status, kind, param, message = error_of(responses(mock, body))
+    assert (status, kind, param) == (400, "Bad Request", "body.input")
+    lines = message.split("\n")
+    assert lines[0] == "237 validation errors:"
+    assert lines[2] == (
+        "  {'type': 'missing', 'loc': 'body.input.0.EasyInputMessageParam.content', "
+        "'msg': 'Field required', 'input': '<dict of 1 items>'}"
+    )
+    assert lines[11:] == ["  ...and 227 more errors"]
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "message"),
+    [
         pytest.param(
             {"input": "x", "tool_choice": "required"},
             "tool_choice",
-            "Tool choice 'required' must be specified with 'tools' parameter.",
+            "Tool choice 'required' must be specified with 'tools' parameter. "
+            "(parameter=tool_choice)",
             id="required-without-tools",
         ),
         pytest.param(
@@ -153,14 +227,8 @@ def test_responses_refusals(mock: MockVLLM, body: Any, expected: tuple[Any, ...]
                 "tool_choice": {"type": "function", "name": "f"},
             },
             "tool_choice",
-            "Tool choice 'function' not found in 'tools' parameter.",
+            "Tool choice 'function' not found in 'tools' parameter. (parameter=tool_choice)",
             id="named-not-in-tools",
-        ),
-        pytest.param(
-            {"input": "x", "reasoning": {"effort": "max"}},
-            None,
-            "Input should be 'none', 'minimal', 'low', 'medium', 'high' or 'xhigh'",
-            id="effort-not-a-responses-value",
         ),
         pytest.param(
             {"input": "x", "background": True, "store": False},
@@ -171,32 +239,73 @@ def test_responses_refusals(mock: MockVLLM, body: Any, expected: tuple[Any, ...]
         pytest.param(
             {"input": "x", "prompt": {"id": "p"}},
             "prompt",
-            "prompt template is not supported",
+            "prompt template is not supported (parameter=prompt)",
             id="prompt-template",
-        ),
-        pytest.param(
-            {"input": "x", "temperature": "hot"},
-            None,
-            "'loc': ('body', 'temperature')",
-            id="wrong-type",
         ),
     ],
 )
-def test_responses_schema_errors(
-    mock: MockVLLM, body: dict[str, Any], param: str | None, fragment: str
+def test_responses_validator_errors(
+    mock: MockVLLM, body: dict[str, Any], param: str, message: str
 ) -> None:
-    status, kind, got_param, message = error_of(responses(mock, body))
-    assert (status, kind, got_param) == (400, "Bad Request", param)
-    assert fragment in message
-    assert message.startswith("1 validation error:\n  {")
-    assert "in create_responses\n    POST /v1/responses [{" in message
+    assert error_of(responses(mock, body)) == (400, "BadRequestError", param, message)
 
 
-def test_function_tool_without_description(mock: MockVLLM) -> None:
+def test_validation_errors_of_0_22_list_the_endpoint(mock_0_22: MockVLLM) -> None:
+    """vLLM 0.22 writes FastAPI's text (with the endpoint's file) and the error list."""
+    error = (
+        "{'type': 'value_error', 'loc': ('body',), 'msg': 'Value error, prompt template is not "
+        "supported (parameter=prompt)', 'input': {'input': 'x', 'prompt': {'id': 'p'}, "
+        "'tool_choice': 'none'}, 'ctx': {'error': VLLMValidationError('prompt template is not "
+        "supported')}}"
+    )
+    body = {"input": "x", "prompt": {"id": "p"}}
+    assert error_of(responses(mock_0_22, body)) == (
+        400,
+        "Bad Request",
+        "prompt",
+        f"1 validation error:\n  {error}\n\n"
+        '  File "<site-packages>/vllm/entrypoints/utils.py", line 48, in create_responses\n'
+        f"    POST /v1/responses [{error}]",
+    )
+    status, kind, param, message = error_of(chat(mock_0_22, {"messages": "x"}))
+    assert (status, kind, param) == (400, "Bad Request", None)
+    assert "'loc': ('body', 'messages'), 'msg': 'Input should be a valid list'" in message
+    assert "in create_chat_completion\n    POST /v1/chat/completions [{" in message
+
+
+def test_function_tool_without_description(mock: MockVLLM, mock_0_22: MockVLLM) -> None:
     tool = {k: v for k, v in FUNCTION_TOOL.items() if k != "description"}
-    status, kind, _, message = error_of(responses(mock, {"input": "x", "tools": [tool]}))
-    assert (status, kind) == (400, "BadRequestError")
-    assert message.startswith("1 validation error for ToolDescription\ndescription\n")
+    body = {"input": "x", "tools": [tool]}
+    chat_body = {
+        "messages": [{"role": "user", "content": "x"}],
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+    }
+    assert responses(mock, body).status_code == 200
+    assert chat(mock, chat_body).status_code == 200
+    for answer in (responses(mock_0_22, body), chat(mock_0_22, chat_body)):
+        status, kind, _, message = error_of(answer)
+        assert (status, kind) == (400, "BadRequestError")
+        assert message.startswith("1 validation error for ToolDescription\ndescription\n")
+
+
+def test_function_output_that_is_not_text(mock: MockVLLM) -> None:
+    """harmony's `Message` takes text only: a list of parts fails its own validation."""
+    body = {
+        "input": [
+            {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"},
+            {
+                "type": "function_call_output",
+                "call_id": "c",
+                "output": [{"type": "input_text", "text": "x"}],
+            },
+        ]
+    }
+    status, kind, param, message = error_of(responses(mock, body))
+    assert (status, kind, param) == (400, "invalid_request_error", "input")
+    assert message.startswith(
+        "1 validation error for Message\ncontent.0\n  Input should be a valid dictionary or "
+        "instance of Content [type=model_type, input_value=[{'text': 'x', 'type': 'input_text'}]"
+    )
 
 
 def test_background_with_store_off(mock: MockVLLM) -> None:
@@ -212,8 +321,8 @@ def test_malformed_json(mock: MockVLLM) -> None:
         headers={"content-type": "application/json"},
     )
     status, kind, param, message = error_of(response)
-    assert (status, kind, param) == (400, "Bad Request", None)
-    assert "'type': 'json_invalid', 'loc': ('body', 14), 'msg': 'JSON decode error'" in message
+    assert (status, kind, param) == (400, "Bad Request", "body.14")
+    assert "'type': 'json_invalid', 'loc': 'body.14', 'msg': 'JSON decode error'" in message
     assert "Expecting property name enclosed in double quotes" in message
 
 
@@ -221,19 +330,21 @@ def test_empty_body(mock: MockVLLM) -> None:
     response = httpx2.post(
         f"{mock.url}/responses", content=b"", headers={"content-type": "application/json"}
     )
-    status, _, _, message = error_of(response)
-    assert status == 400
-    assert "'loc': ('body',), 'msg': 'Field required', 'input': None" in message
+    status, _, param, message = error_of(response)
+    assert (status, param) == (400, "body")
+    assert "'loc': 'body', 'msg': 'Field required', 'input': 'None'" in message
 
 
-def test_non_json_content_type(mock: MockVLLM) -> None:
+def test_non_json_content_type(mock: MockVLLM, mock_0_22: MockVLLM) -> None:
+    problem = "Unsupported Media Type: Only 'application/json' is allowed"
     response = httpx2.post(f"{mock.url}/responses", content=b"input=x")
+    assert error_of(response) == (400, "Bad Request", None, f"1 validation error:\n  {problem}")
+    response = httpx2.post(f"{mock_0_22.url}/responses", content=b"input=x")
     assert error_of(response) == (
         400,
         "Bad Request",
         None,
-        "1 validation error:\n  Unsupported Media Type: Only 'application/json' is allowed "
-        "[\"Unsupported Media Type: Only 'application/json' is allowed\"]",
+        f'1 validation error:\n  {problem} ["{problem}"]',
     )
 
 
@@ -254,7 +365,12 @@ def test_prompt_longer_than_context() -> None:
     [
         pytest.param(
             {"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "none"},
-            (400, "BadRequestError", None, "Harmony does not support reasoning_effort='none'"),
+            (
+                400,
+                "BadRequestError",
+                "reasoning_effort",
+                "Harmony does not support reasoning_effort='none' (parameter=reasoning_effort)",
+            ),
             id="effort-none",
         ),
         pytest.param(
@@ -262,37 +378,41 @@ def test_prompt_longer_than_context() -> None:
             (
                 400,
                 "BadRequestError",
-                None,
+                "reasoning_effort",
                 "reasoning_effort='xhigh' is not supported by Harmony. "
-                "Supported values are: high, medium, low.",
+                "Supported values are: high, medium, low. (parameter=reasoning_effort)",
             ),
             id="effort-xhigh",
         ),
         pytest.param(
             {"messages": [{"role": "user", "content": "x"}], "model": "llama"},
-            (404, "NotFoundError", "model", "The model `llama` does not exist."),
+            (
+                404,
+                "NotFoundError",
+                "model",
+                "The model `llama` does not exist. Valid aliases: openai/gpt-oss-20b.",
+            ),
             id="unknown-model",
         ),
-    ],
-)
-def test_chat_refusals(mock: MockVLLM, body: Any, expected: tuple[Any, ...]) -> None:
-    assert error_of(chat(mock, body)) == expected
-
-
-@pytest.mark.parametrize(
-    ("body", "param", "fragment"),
-    [
         pytest.param(
             {"messages": [{"role": "user", "content": "x"}], "tools": []},
-            None,
-            "`tools` must not be an empty array. Either provide at least one tool or omit the "
-            "field entirely.",
+            (
+                400,
+                "BadRequestError",
+                "tools",
+                "`tools` must not be an empty array. Either provide at least one tool or omit the "
+                "field entirely. (parameter=tools)",
+            ),
             id="empty-tools",
         ),
         pytest.param(
             {"messages": [{"role": "user", "content": "x"}], "tool_choice": "auto"},
-            None,
-            "When using `tool_choice`, `tools` must be set.",
+            (
+                400,
+                "BadRequestError",
+                "tool_choice",
+                "When using `tool_choice`, `tools` must be set. (parameter=tool_choice)",
+            ),
             id="tool-choice-without-tools",
         ),
         pytest.param(
@@ -301,33 +421,83 @@ def test_chat_refusals(mock: MockVLLM, body: Any, expected: tuple[Any, ...]) -> 
                 "tools": [CHAT_TOOL],
                 "tool_choice": {"type": "function", "function": {"name": "nope"}},
             },
-            None,
-            "The tool specified in `tool_choice` does not match any of the specified `tools`",
+            (
+                400,
+                "BadRequestError",
+                "tool_choice",
+                "The tool specified in `tool_choice` does not match any of the specified `tools` "
+                "(parameter=tool_choice)",
+            ),
             id="named-choice-not-in-tools",
         ),
         pytest.param(
             {"messages": [{"role": "user", "content": "x"}], "stream_options": {}},
-            "stream_options",
-            "Stream options can only be defined when `stream=True`.",
+            (
+                400,
+                "BadRequestError",
+                "stream_options",
+                "Stream options can only be defined when `stream=True`. (parameter=stream_options)",
+            ),
             id="stream-options-without-stream",
         ),
-        pytest.param(
-            {"messages": [{"role": "user", "content": "x"}], "stream": True, "stream_options": []},
-            None,
-            "'type': 'model_type', 'loc': ('body', 'stream_options'), 'msg': 'Input should be a "
-            "valid dictionary or instance of StreamOptions'",
-            id="stream-options-not-a-mapping",
-        ),
-        pytest.param({}, None, "'loc': ('body', 'messages')", id="no-messages"),
     ],
 )
-def test_chat_schema_errors(
-    mock: MockVLLM, body: dict[str, Any], param: str | None, fragment: str
-) -> None:
-    status, kind, got_param, message = error_of(chat(mock, body))
-    assert (status, kind, got_param) == (400, "Bad Request", param)
-    assert fragment in message
-    assert "in create_chat_completion\n    POST /v1/chat/completions [{" in message
+def test_chat_refusals(mock: MockVLLM, body: Any, expected: tuple[Any, ...]) -> None:
+    assert error_of(chat(mock, body)) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "line"),
+    [
+        pytest.param(
+            {"messages": [{"role": "user", "content": "x"}], "stream": True, "stream_options": []},
+            "body.stream_options",
+            "{'type': 'model_type', 'loc': 'body.stream_options', 'msg': 'Input should be a "
+            "valid dictionary or instance of StreamOptions', 'input': '<list of 0 items>', "
+            "'ctx': {'class_name': 'StreamOptions'}}",
+            id="stream-options-not-a-mapping",
+        ),
+        pytest.param(
+            {},
+            "body.messages",
+            "{'type': 'missing', 'loc': 'body.messages', 'msg': 'Field required', "
+            "'input': '<dict of 0 items>'}",
+            id="no-messages",
+        ),
+        pytest.param(
+            {"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "bogus"},
+            "body.reasoning_effort",
+            "{'type': 'literal_error', 'loc': 'body.reasoning_effort', 'msg': \"Input should be "
+            "'none', 'minimal', 'low', 'medium', 'high', 'xhigh' or 'max'\", 'input': 'bogus', "
+            "'ctx': {'expected': \"'none', 'minimal', 'low', 'medium', 'high', 'xhigh' or "
+            "'max'\"}}",
+            id="effort-not-a-chat-value",
+        ),
+    ],
+)
+def test_chat_schema_errors(mock: MockVLLM, body: dict[str, Any], param: str, line: str) -> None:
+    assert error_of(chat(mock, body)) == (
+        400,
+        "Bad Request",
+        param,
+        f"1 validation error:\n  {line}",
+    )
+
+
+def test_chat_errors_of_0_22_name_no_parameter(mock_0_22: MockVLLM) -> None:
+    body = {"messages": [{"role": "user", "content": "x"}], "tool_choice": "auto"}
+    status, kind, param, message = error_of(chat(mock_0_22, body))
+    assert (status, kind, param) == (400, "Bad Request", None)
+    assert "'ctx': {'error': ValueError('When using `tool_choice`, `tools` must be set.')}" in (
+        message
+    )
+    body = {"messages": [{"role": "user", "content": "x"}], "model": "llama"}
+    assert error_of(chat(mock_0_22, body)) == (
+        404,
+        "NotFoundError",
+        "model",
+        "The model `llama` does not exist.",
+    )
 
 
 def test_tool_choice_none_without_tools_is_fine_on_chat(mock: MockVLLM) -> None:
@@ -362,7 +532,7 @@ def test_other_endpoints() -> None:
     ) as mock:
         health = httpx2.get(f"{mock.root_url}/health")
         assert (health.status_code, health.content) == (200, b"")
-        assert httpx2.get(f"{mock.root_url}/version").json() == {"version": "0.21.0"}
+        assert httpx2.get(f"{mock.root_url}/version").json() == {"version": "0.33.0"}
         models = httpx2.get(f"{mock.url}/models").json()
         assert [m["id"] for m in models["data"]] == ["openai/gpt-oss-20b", "gpt-oss"]
         assert {m["root"] for m in models["data"]} == {"/models/gpt-oss-20b"}

@@ -7,17 +7,26 @@ same models and version."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from agent_runtime.testing import VLLM_0_22, VLLM_0_33, MockVLLM, Reply, VLLMProfile
+from agent_runtime.testing import (
+    VLLM_0_22,
+    VLLM_0_33,
+    MockVLLM,
+    RecordedRequest,
+    Reply,
+    VLLMProfile,
+)
 from tests.vllm_fixtures import VERSIONS, load, normalise
 
 PROFILES: dict[str, VLLMProfile] = {"0.33.0": VLLM_0_33, "0.22.1": VLLM_0_22}
 DATE = "2026-01-01"  # VLLM_SYSTEM_START_DATE of the captures
 NAMES = ("openai/gpt-oss-20b", "gpt-oss")
+ANSWER = "<|channel|>final<|message|>It is 15C.<|return|>"  # what the capture's engine answers
 
 
 def cases(kind: str) -> list[Any]:
@@ -29,16 +38,56 @@ def cases(kind: str) -> list[Any]:
     ]
 
 
-def mock_for(version: str, *, script: list[Reply] | None = None, **kwargs: Any) -> MockVLLM:
-    return MockVLLM(
-        script or [],
-        default=Reply(final="ok"),
-        harmony=True,
-        profile=PROFILES[version],
-        served_model_names=NAMES,
-        start_date=DATE,
-        **kwargs,
-    )
+class Replies:
+    """The reply the shared servers give: the one generation of the case under test."""
+
+    def __init__(self) -> None:
+        self.reply = Reply(harmony=ANSWER)
+
+    def __call__(self, record: RecordedRequest) -> Reply:
+        return self.reply
+
+
+@pytest.fixture(scope="module")
+def replies() -> Replies:
+    return Replies()
+
+
+@pytest.fixture(scope="module")
+def servers(replies: Replies) -> Iterator[Callable[..., MockVLLM]]:
+    """One mock per release (and API key) for the module: loading harmony's encoding for each
+    case would cost more than the cases themselves."""
+    started: dict[tuple[str, str | None], MockVLLM] = {}
+
+    def server(version: str, api_key: str | None = None) -> MockVLLM:
+        key = (version, api_key)
+        if key not in started:
+            started[key] = MockVLLM(
+                default=replies,
+                harmony=True,
+                profile=PROFILES[version],
+                served_model_names=NAMES,
+                start_date=DATE,
+                api_key=api_key,
+                keep_requests=1,
+            ).start()
+        return started[key]
+
+    yield server
+    for mock in started.values():
+        mock.stop()
+
+
+@pytest.fixture
+def mock_for(
+    servers: Callable[..., MockVLLM], replies: Replies
+) -> Iterator[Callable[..., MockVLLM]]:
+    def make(version: str, *, reply: Reply | None = None, api_key: str | None = None) -> MockVLLM:
+        replies.reply = reply or Reply(harmony=ANSWER)
+        return servers(version, api_key)
+
+    yield make
+    replies.reply = Reply(harmony=ANSWER)
 
 
 def answer_of(response: httpx.Response) -> dict[str, Any]:
@@ -120,54 +169,61 @@ def post(mock: MockVLLM, path: str, body: Any) -> httpx.Response:
 
 
 @pytest.mark.parametrize(("version", "case"), cases("render"))
-def test_prompts_equal_the_releases(version: str, case: dict[str, Any]) -> None:
+def test_prompts_equal_the_releases(
+    mock_for: Callable[..., MockVLLM], version: str, case: dict[str, Any]
+) -> None:
     path = "/v1/responses" if case["api"] == "responses" else "/v1/chat/completions"
-    with mock_for(version) as mock:
-        response = post(mock, path, case["request"])
-        if case["answer"]["status"] != 200:
-            assert_same(answer_of(response), case["answer"])
-            return
-        assert response.status_code == 200, response.text
-        record = mock.model_requests[-1]
+    mock = mock_for(version)
+    response = post(mock, path, case["request"])
+    if case["answer"]["status"] != 200:
+        assert_same(answer_of(response), case["answer"])
+        return
+    assert response.status_code == 200, response.text
+    record = mock.model_requests[-1]
     assert record.prompt == case["prompt_text"]
     assert list(record.prompt_token_ids or ()) == case["prompt_token_ids"]
 
 
 @pytest.mark.parametrize(("version", "case"), cases("responses"))
-def test_answers_equal_the_releases(version: str, case: dict[str, Any]) -> None:
+def test_answers_equal_the_releases(
+    mock_for: Callable[..., MockVLLM], version: str, case: dict[str, Any]
+) -> None:
     path = "/v1/responses" if case["api"] == "responses" else "/v1/chat/completions"
     generated = case["generated"]
     reply = Reply(harmony=generated["text"], incomplete=generated["finish_reason"] == "length")
-    with mock_for(version, script=[reply, reply]) as mock:
-        plain = post(mock, path, case["request"])
-        streamed = post(mock, path, case["streaming_request"])
+    mock = mock_for(version, reply=reply)
+    plain = post(mock, path, case["request"])
+    streamed = post(mock, path, case["streaming_request"])
     assert_same(answer_of(plain), case["non_streaming"])
     assert_same(answer_of(streamed), case["streaming"])
 
 
 @pytest.mark.parametrize(("version", "case"), cases("errors"))
-def test_errors_equal_the_releases(version: str, case: dict[str, Any]) -> None:
+def test_errors_equal_the_releases(
+    mock_for: Callable[..., MockVLLM], version: str, case: dict[str, Any]
+) -> None:
     request = case["request"]
-    with mock_for(version, api_key=request.get("api_key")) as mock:
-        if "content" in request:
-            headers = {"content-type": request["content_type"]}
-            response = httpx.request(
-                request["method"],
-                mock.root_url + request["path"],
-                content=request["content"],
-                headers=headers,
-                timeout=30,
-            )
-        else:
-            response = httpx.request(
-                request["method"], mock.root_url + request["path"], json=request.get("body")
-            )
+    mock = mock_for(version, api_key=request.get("api_key"))
+    if "content" in request:
+        headers = {"content-type": request["content_type"]}
+        response = httpx.request(
+            request["method"],
+            mock.root_url + request["path"],
+            content=request["content"],
+            headers=headers,
+            timeout=30,
+        )
+    else:
+        response = httpx.request(
+            request["method"], mock.root_url + request["path"], json=request.get("body")
+        )
     assert_same(answer_of(response), case["answer"])
 
 
 @pytest.mark.parametrize(("version", "case"), cases("endpoints"))
-def test_endpoints_equal_the_releases(version: str, case: dict[str, Any]) -> None:
+def test_endpoints_equal_the_releases(
+    mock_for: Callable[..., MockVLLM], version: str, case: dict[str, Any]
+) -> None:
     request = case["request"]
-    with mock_for(version) as mock:
-        response = httpx.request(request["method"], mock.root_url + request["path"])
+    response = httpx.request(request["method"], mock_for(version).root_url + request["path"])
     assert_same(answer_of(response), case["answer"])
