@@ -140,10 +140,13 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 def _texts(script: list[Reply]) -> set[str | None]:
     """What an answer can be: text the model wrote (its final message, a preamble that no call
-    followed, or both: Chat Completions joins them in `content`); or "", when a turn of
-    reasoning alone ends the run (the SDK's rule)."""
+    followed, or both: Chat Completions joins them in `content`, with a newline on vLLM 0.33);
+    or "", when a turn of reasoning alone ends the run (the SDK's rule)."""
     texts = {reply.final for reply in script} | {reply.preamble for reply in script} | {""}
     texts |= {(reply.preamble or "") + (reply.final or "") for reply in script}
+    texts |= {
+        f"{reply.preamble}\n{reply.final}" for reply in script if reply.preamble and reply.final
+    }
     return texts | {
         "All done." for reply in script if reply.harmony and "All done." in reply.harmony
     }

@@ -245,7 +245,7 @@ def test_server_without_tool_parser_returns_no_tool_calls() -> None:
             json={"messages": [{"role": "user", "content": "x"}], "tools": TOOLS},
         ).json()
     choice = body["choices"][0]
-    assert choice["message"]["tool_calls"] == []
+    assert "tool_calls" not in choice["message"]  # 0.33 leaves an empty list out
     assert choice["finish_reason"] == "stop"
 
 
