@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         RunError,
         RunLimitError,
         ToolResolutionError,
+        ToolRetry,
     )
     from agent_runtime.results import (
         AgentChanged,
@@ -72,6 +73,7 @@ __all__ = [
     "ToolCall",
     "ToolResolutionError",
     "ToolResult",
+    "ToolRetry",
     "Usage",
     "__version__",
     "load_config",
@@ -90,6 +92,7 @@ _EXPORTS = {
     "RunError": "agent_runtime.errors",
     "RunLimitError": "agent_runtime.errors",
     "ToolResolutionError": "agent_runtime.errors",
+    "ToolRetry": "agent_runtime.errors",
     "AgentChanged": "agent_runtime.results",
     "Handoff": "agent_runtime.results",
     "Message": "agent_runtime.results",

@@ -12,7 +12,7 @@ from agent_runtime.backends import Backend, EmbeddedBackend
 from agent_runtime.config import Config, ModelSettingsSpec
 from agent_runtime.config.checks import handoff_tool_name
 from agent_runtime.text import json_problem
-from agent_runtime.tools import build_function_tool
+from agent_runtime.tools import ToolThreads, build_function_tool
 from agent_runtime.tracing import current_trace, in_nested_run
 
 if TYPE_CHECKING:
@@ -101,13 +101,15 @@ def build_agents(
 
     Agents are created first, then handoffs are assigned (handoff cycles are allowed), then
     agents used as tools are wrapped, in dependency order (config validation rejects cycles).
-    Nested runs of agents used as tools get `nested_run_config()` and `nested_hooks`.
+    Nested runs of agents used as tools get `nested_run_config()` and `nested_hooks`. The sync
+    tools of all agents share one thread limit, `defaults.tool_threads`.
     """
     from agents import Agent, handoff
 
     spec = config.spec
     defaults = spec.defaults
     tools: dict[str, FunctionTool] = {}
+    threads = ToolThreads(defaults.tool_threads)
     for key, tool in spec.tools.items():
         try:
             tools[key] = build_function_tool(
@@ -117,6 +119,7 @@ def build_agents(
                 timeout_s=tool.timeout_s if tool.timeout_s is not None else defaults.tool_timeout_s,
                 max_output_chars=tool.max_output_chars or defaults.tool_max_output_chars,
                 strict=tool.strict,
+                threads=threads,
             )
         except Exception as exc:  # the SDK cannot describe the function to the model
             raise config.error(

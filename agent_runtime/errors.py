@@ -1,4 +1,5 @@
-"""The exception tree of agent-runtime: every error it raises on purpose is one of these.
+"""The exception tree of agent-runtime (every error it raises on purpose is one of these), and
+`ToolRetry`, the one exception it expects from tools.
 
 ```
 AgentRuntimeError
@@ -8,6 +9,8 @@ AgentRuntimeError
 │   └── BackendUnavailableError   ... could not be reached at all
 └── RunError                 a run could not finish
     └── RunLimitError        ... because it hit a limit (max turns, time budget)
+
+ToolRetry                    raised by a tool: the model is to call it again, corrected
 ```
 """
 
@@ -25,6 +28,7 @@ __all__ = [
     "RunError",
     "RunLimitError",
     "ToolResolutionError",
+    "ToolRetry",
 ]
 
 
@@ -114,3 +118,24 @@ class RunError(AgentRuntimeError):
 
 class RunLimitError(RunError):
     """A run hit one of its limits: max turns or its time budget."""
+
+
+class ToolRetry(Exception):
+    """Raised by a tool to have the model call it again: the message says what to fix.
+
+    The message goes back to the model as the call's result, marked as an error to fix, and the
+    run goes on. Like invalid arguments, it counts towards `max_invalid_calls`: that many in a
+    row end the run with `RunLimitError`.
+
+    ```python
+    from agent_runtime import ToolRetry
+
+    def get_order(order_id: str) -> Order:
+        if not order_id.startswith("A-"):
+            raise ToolRetry(f"order ids look like 'A-1042', not {order_id!r}")
+        ...
+    ```
+
+    It is not an `AgentRuntimeError`: agent-runtime never raises it, and never lets it out of a
+    run.
+    """

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,10 +24,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
 
 from agent_runtime.backends.retry import RetryEvent, api_error_message
-from agent_runtime.config import BackendSpec, Config, load_config
+from agent_runtime.config import BackendSpec, Config, ModelSettingsSpec, load_config
+from agent_runtime.config.schema import TOOL_CHOICES
 from agent_runtime.errors import (
     AgentRuntimeError,
     BackendError,
+    ConfigError,
+    ConfigProblem,
     RunError,
     RunLimitError,
 )
@@ -42,8 +46,8 @@ from agent_runtime.results import (
     run_item,
     run_result,
 )
-from agent_runtime.sessions import SessionStore, consistent_prefix, produced_items
-from agent_runtime.text import did_you_mean
+from agent_runtime.sessions import SessionStore, consistent_prefix, input_items, produced_items
+from agent_runtime.text import did_you_mean, kind_of, show
 from agent_runtime.tracing import RunTrace, TraceWriter, current_trace, in_nested_run
 
 if TYPE_CHECKING:
@@ -113,6 +117,7 @@ class Runtime:
             path = Path(trace_path)
         self._tracer = TraceWriter(path, include_sensitive_data=spec.tracing.include_sensitive_data)
         self._hooks: RunHooks[Any] | None = None
+        self._streams: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_yaml(
@@ -179,16 +184,6 @@ class Runtime:
             )
         return self._built
 
-    def _run_config(self) -> RunConfig:
-        from agents import RunConfig
-
-        return RunConfig(
-            tracing_disabled=True,
-            tool_not_found_behavior="return_error_to_model",
-            tool_error_formatter=self._format_tool_error,
-            call_model_input_filter=_drop_finished_reasoning,
-        )
-
     def _format_tool_error(self, args: ToolErrorFormatterArgs[Any]) -> str | None:
         from agent_runtime.tools import tool_not_found_message
 
@@ -206,8 +201,64 @@ class Runtime:
 
     # -- running ------------------------------------------------------------------------------
 
-    def _max_turns(self, agent: str, max_turns: int | None) -> int:
-        return max_turns if max_turns is not None else self.config.max_turns_of(agent)
+    def _options(
+        self,
+        agent: str,
+        *,
+        call: str,
+        max_turns: int | None,
+        context: object,
+        instructions: str | None,
+        model_settings: ModelSettingsSpec | Mapping[str, Any] | None,
+    ) -> _RunOptions:
+        """What one call asks for beyond agents.yaml, checked before anything starts."""
+        agent = self._check_agent(agent)
+        settings = _run_model_settings(model_settings, call)
+        if settings is not None:
+            self._check_tool_choice(agent, settings.tool_choice, call)
+        return _RunOptions(
+            max_turns=max_turns if max_turns is not None else self.config.max_turns_of(agent),
+            context=context,
+            instructions=instructions or None,
+            model_settings=settings,
+        )
+
+    def _check_tool_choice(self, agent: str, tool_choice: str | None, call: str) -> None:
+        """A run's `tool_choice` naming a tool names one of the agent's."""
+        if tool_choice is None or tool_choice in TOOL_CHOICES:
+            return
+        tools = self._build().tool_names.get(agent, ())
+        if tool_choice not in tools:
+            hint = did_you_mean(tool_choice, list(tools)) or "."
+            listing = ", ".join(f"`{tool}`" for tool in tools) or "none"
+            raise _settings_error(
+                call,
+                {
+                    "tool_choice": f"agent `{agent}` has no tool named `{tool_choice}`{hint} "
+                    f"Its tools: {listing}."
+                },
+            )
+
+    def _run_config(self, options: _RunOptions | None = None) -> RunConfig:
+        from agents import RunConfig
+
+        overrides = None
+        if options is not None and options.model_settings is not None:
+            from agent_runtime.builder import model_settings
+
+            overrides = model_settings(options.model_settings, chat=False)
+        instructions = options.instructions if options is not None else None
+        return RunConfig(
+            tracing_disabled=True,
+            tool_not_found_behavior="return_error_to_model",
+            tool_error_formatter=self._format_tool_error,
+            call_model_input_filter=functools.partial(_model_input, instructions=instructions),
+            model_settings=overrides,
+        )
+
+    def _session_turn(self, session: str | None) -> contextlib.AbstractAsyncContextManager[None]:
+        """The session held for one run (runs of one session take turns); nothing without one."""
+        return self._sessions.hold(session) if session else contextlib.nullcontext()
 
     async def _begin(self, agent: str, input: Input, session: str | None) -> _Run:
         sdk_agent = self.agent(agent)
@@ -240,14 +291,19 @@ class Runtime:
             if run.session:
                 # Cancelled: no more awaiting; a short synchronous write keeps what was done.
                 self._sessions.append_sync(run.session, run.consistent_items())
-            run.trace.record("run_end", agent=run.trace.agent, error="cancelled")
+            run.trace.record(
+                "run_end", agent=run.trace.agent, outcome="cancelled", error="cancelled"
+            )
             raise
         except Exception as exc:
             error = self._translate(exc, run)
             if run.session:
                 await self._sessions.append(run.session, run.consistent_items(exc))
             run.trace.record(
-                "run_end", agent=run.trace.agent, error=f"{type(error).__name__}: {error}"
+                "run_end",
+                agent=run.trace.agent,
+                outcome="failed",
+                error=f"{type(error).__name__}: {error}",
             )
             raise error from exc
         finally:
@@ -255,9 +311,11 @@ class Runtime:
 
     async def _finish(self, run: _Run, result: Any) -> RunResult:
         outcome = run_result(result, trace_id=run.trace.trace_id)
-        if run.session:
-            await self._sessions.append(run.session, result.to_input_list()[len(run.history) :])
-        _record_end(run.trace, outcome)
+        try:
+            if run.session:
+                await self._sessions.append(run.session, result.to_input_list()[len(run.history) :])
+        finally:
+            _record_end(run.trace, outcome)
         return outcome
 
     async def run(
@@ -267,17 +325,28 @@ class Runtime:
         *,
         session: str | None = None,
         max_turns: int | None = None,
+        context: object = None,
+        instructions: str | None = None,
+        model_settings: ModelSettingsSpec | Mapping[str, Any] | None = None,
     ) -> RunResult:
         """Run an agent until its final answer.
 
         Args:
             agent: the agent's name in agents.yaml.
             input: the user's message, or a list of input items.
-            session: continue (and extend) this stored conversation.
+            session: continue (and extend) this stored conversation. Runs of one session
+                take turns: this one starts when the one before it has ended.
             max_turns: model calls allowed (default: the agent's `max_turns`).
+            context: any object, handed to tools that take a `RunContextWrapper` as its
+                `.context` (a user id, a database pool...), those of agents used as tools
+                included. It stays in this process: never sent, stored or traced.
+            instructions: text added to the instructions of this run's agents (the one named
+                and those it hands off to) for this run only.
+            model_settings: settings that replace the agents' own for this run: the keys of
+                `model_settings` in agents.yaml, as a mapping or a `ModelSettingsSpec`.
 
         Raises:
-            ConfigError: unknown agent.
+            ConfigError: unknown agent, or `model_settings` that are not valid.
             BackendUnavailableError: the model server cannot be reached.
             BackendError: the model server keeps failing.
             RunLimitError: `max_turns`, `run_timeout_s` or the loop guard ended the run.
@@ -285,16 +354,26 @@ class Runtime:
         """
         from agents import Runner
 
-        run = await self._begin(agent, input, session)
-        async with self._running(run), asyncio.timeout_at(run.deadline):
-            result = await Runner.run(
-                run.sdk_agent,
-                [*run.history, *run.new_items],
-                max_turns=self._max_turns(agent, max_turns),
-                run_config=self._run_config(),
-                hooks=self._hooks,
-            )
-        return await self._finish(run, result)
+        options = self._options(
+            agent,
+            call="run",
+            max_turns=max_turns,
+            context=context,
+            instructions=instructions,
+            model_settings=model_settings,
+        )
+        async with self._session_turn(session):
+            run = await self._begin(agent, input, session)
+            async with self._running(run), asyncio.timeout_at(run.deadline):
+                result = await Runner.run(
+                    run.sdk_agent,
+                    [*run.history, *run.new_items],
+                    context=options.context,
+                    max_turns=options.max_turns,
+                    run_config=self._run_config(options),
+                    hooks=self._hooks,
+                )
+            return await self._finish(run, result)
 
     async def stream(
         self,
@@ -303,56 +382,90 @@ class Runtime:
         *,
         session: str | None = None,
         max_turns: int | None = None,
+        context: object = None,
+        instructions: str | None = None,
+        model_settings: ModelSettingsSpec | Mapping[str, Any] | None = None,
     ) -> AsyncIterator[RunEvent]:
         """Run an agent, yielding events as they happen; the last one is `RunFinished`.
 
         Reasoning and answer text arrive as `ReasoningDelta` / `TextDelta`; reasoning, tool
         calls, tool results, messages and handoffs as items once complete; `AgentChanged` when
         an agent starts; `Retrying` when a model call failed part-way and is made again (drop
-        the partial text). Errors are raised as in `run`.
-        """
-        from agents import Runner
-        from openai.types.responses import ResponseReasoningTextDeltaEvent, ResponseTextDeltaEvent
+        the partial text). Arguments and errors are those of `run`.
 
-        run = await self._begin(agent, input, session)
-        async with self._running(run):
-            streamed = Runner.run_streamed(
-                run.sdk_agent,
-                [*run.history, *run.new_items],
-                max_turns=self._max_turns(agent, max_turns),
-                run_config=self._run_config(),
-                hooks=self._hooks,
-            )
-            names: dict[str, str] = {}
-            current = agent
-            events = cast(AsyncGenerator[Any, None], streamed.stream_events())
-            try:
-                while True:
-                    # The run's time budget covers waiting for the run, not the caller's work.
-                    async with asyncio.timeout_at(run.deadline):
-                        try:
-                            event = await anext(events)
-                        except StopAsyncIteration:
-                            break
-                    if event.type == "agent_updated_stream_event":
-                        current = event.new_agent.name
-                        yield AgentChanged(agent=current)
-                    elif event.type == "raw_response_event":
-                        data = event.data
-                        if isinstance(data, ResponseReasoningTextDeltaEvent):
-                            yield ReasoningDelta(agent=current, text=data.delta)
-                        elif isinstance(data, ResponseTextDeltaEvent):
-                            yield TextDelta(agent=current, text=data.delta)
-                        elif isinstance(data, RetryEvent):
-                            yield Retrying(agent=current, attempt=data.attempt, cause=data.cause)
-                    elif event.type == "run_item_stream_event":
-                        item = run_item(event.item, names)
-                        if item is not None:
-                            yield item
-            finally:
-                streamed.cancel()
-                await events.aclose()
-        yield RunFinished(result=await self._finish(run, streamed))
+        The run goes on in its own task while the events are read. A stream left before its
+        end (`break`, `aclose()`, the reading task cancelled, a client gone) cancels the run,
+        which ends as a cancelled run: running tools are cancelled, the trace gets its
+        `run_end` record and the session keeps what was done. That happens when the stream
+        is closed: at once with `aclose()` (or `contextlib.aclosing`), else when the
+        generator is garbage-collected, at the latest when the runtime is closed.
+        """
+        options = self._options(
+            agent,
+            call="stream",
+            max_turns=max_turns,
+            context=context,
+            instructions=instructions,
+            model_settings=model_settings,
+        )
+        relay: asyncio.Queue[RunEvent | _Failed] = asyncio.Queue()
+        pump = asyncio.create_task(
+            self._pump(agent, input, session, options, relay.put_nowait),
+            name=f"agent-runtime stream of {agent}",
+        )
+        self._streams.add(pump)
+        pump.add_done_callback(self._streams.discard)
+        ended = False
+        try:
+            while not ended:
+                event = await relay.get()
+                if isinstance(event, _Failed):
+                    ended = True
+                    raise event.error
+                ended = isinstance(event, RunFinished)
+                yield event
+        finally:
+            if not ended:
+                pump.cancel()
+                await asyncio.wait({pump})
+
+    async def _pump(
+        self,
+        agent: str,
+        input: Input,
+        session: str | None,
+        options: _RunOptions,
+        emit: Callable[[RunEvent | _Failed], None],
+    ) -> None:
+        """A streamed run, in a task of its own: whoever reads the stream, and however the
+        reading stops, the run ends here (recorded, its session stored) and its errors reach
+        the reader through `emit`, never an unretrieved task."""
+        from agents import Runner
+
+        try:
+            async with self._session_turn(session):
+                run = await self._begin(agent, input, session)
+                async with self._running(run):
+                    streamed = Runner.run_streamed(
+                        run.sdk_agent,
+                        [*run.history, *run.new_items],
+                        context=options.context,
+                        max_turns=options.max_turns,
+                        run_config=self._run_config(options),
+                        hooks=self._hooks,
+                    )
+                    run.streamed = streamed
+                    events = cast(AsyncGenerator[Any, None], streamed.stream_events())
+                    try:
+                        async with asyncio.timeout_at(run.deadline):
+                            await _relay(events, agent, emit)
+                    finally:
+                        await _stop(streamed, events)
+                result = await self._finish(run, streamed)
+        except Exception as exc:  # raised where the stream is read
+            emit(_Failed(exc))
+        else:
+            emit(RunFinished(result=result))
 
     def run_sync(
         self,
@@ -361,12 +474,23 @@ class Runtime:
         *,
         session: str | None = None,
         max_turns: int | None = None,
+        context: object = None,
+        instructions: str | None = None,
+        model_settings: ModelSettingsSpec | Mapping[str, Any] | None = None,
     ) -> RunResult:
         """`run` for code without an event loop (each call uses a fresh loop and connections)."""
 
         async def run_then_release() -> RunResult:
             try:
-                return await self.run(agent, input, session=session, max_turns=max_turns)
+                return await self.run(
+                    agent,
+                    input,
+                    session=session,
+                    max_turns=max_turns,
+                    context=context,
+                    instructions=instructions,
+                    model_settings=model_settings,
+                )
             finally:
                 await self._release_clients()
 
@@ -440,10 +564,21 @@ class Runtime:
                 plan = plan_launch(self.config, name)
                 self._servers[name] = await ensure_server(plan, progress=self._launch_progress)
 
+    async def _cancel_streams(self) -> None:
+        """Cancel the streamed runs still going on this loop (streams left unclosed)."""
+        loop = asyncio.get_running_loop()
+        pumps = [pump for pump in self._streams if pump.get_loop() is loop]
+        for pump in pumps:
+            pump.cancel()
+        if pumps:
+            await asyncio.wait(pumps)
+
     async def aclose(self) -> None:
-        """Close HTTP connections, the session database and the trace file; stop the model
-        servers `start()` started (those found running are left alone)."""
+        """Cancel streamed runs still going (streams left unclosed); close HTTP connections,
+        the session database and the trace file; stop the model servers `start()` started
+        (those found running are left alone)."""
         try:
+            await self._cancel_streams()
             await self._release_clients()
             self._sessions.close()
             self._tracer.close()
@@ -516,6 +651,20 @@ def _is_user_message(item: Any) -> bool:
     )
 
 
+def _model_input(data: CallModelData[Any], *, instructions: str | None) -> ModelInputData:
+    """What each model call of a run sends: finished reasoning dropped, the run's own
+    `instructions` added to the agent's."""
+    from agents.run_config import ModelInputData
+
+    prepared = _drop_finished_reasoning(data)
+    if not instructions:
+        return prepared
+    own = prepared.instructions
+    return ModelInputData(
+        input=prepared.input, instructions=f"{own}\n\n{instructions}" if own else instructions
+    )
+
+
 def _drop_finished_reasoning(data: CallModelData[Any]) -> ModelInputData:
     """Resend reasoning of the running turn only, as harmony drops finished turns' reasoning."""
     from agents.run_config import ModelInputData
@@ -539,10 +688,105 @@ def _drop_finished_reasoning(data: CallModelData[Any]) -> ModelInputData:
     return ModelInputData(input=kept, instructions=data.model_data.instructions)
 
 
+def _run_model_settings(
+    value: ModelSettingsSpec | Mapping[str, Any] | None, call: str
+) -> ModelSettingsSpec | None:
+    """A run's `model_settings=` checked as agents.yaml's are (`ConfigError` naming each
+    problem)."""
+    if value is None or isinstance(value, ModelSettingsSpec):
+        return value
+    if not isinstance(value, Mapping):
+        raise _settings_error(
+            call,
+            {"": f"expected a mapping of settings or a `ModelSettingsSpec`, got {kind_of(value)}"},
+        )
+    import pydantic
+
+    try:
+        return ModelSettingsSpec.model_validate(dict(value))
+    except pydantic.ValidationError as exc:
+        problems = {
+            ".".join(str(part) for part in error["loc"]): _setting_problem(error)
+            for error in exc.errors(include_url=False)
+        }
+        raise _settings_error(call, problems) from None
+
+
+def _setting_problem(error: Any) -> str:
+    """One pydantic error of a run's `model_settings`, in words."""
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden":
+        names = list(ModelSettingsSpec.model_fields)
+        hint = did_you_mean(str(loc[-1]), names)
+        if hint:
+            return "unknown setting" + hint
+        return "unknown setting (settings: " + ", ".join(f"`{name}`" for name in names) + ")"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    if "got " not in message:
+        message += f", got {show(error['input'], secret=loc[:1] == ('extra_headers',))}"
+    return message
+
+
+def _settings_error(call: str, problems: Mapping[str, str]) -> ConfigError:
+    """`ConfigError` for a run's `model_settings=`: `run(): model_settings.KEY: problem`."""
+    return ConfigError(
+        [
+            ConfigProblem(
+                file=f"{call}()",
+                line=None,
+                column=None,
+                path=f"model_settings.{key}" if key else "model_settings",
+                message=message,
+            )
+            for key, message in problems.items()
+        ]
+    )
+
+
+async def _relay(
+    events: AsyncIterator[Any], agent: str, emit: Callable[[RunEvent | _Failed], None]
+) -> None:
+    """The SDK's stream events as the runtime's, handed to `emit` as they come."""
+    from openai.types.responses import ResponseReasoningTextDeltaEvent, ResponseTextDeltaEvent
+
+    names: dict[str, str] = {}
+    current = agent
+    async for event in events:
+        if event.type == "agent_updated_stream_event":
+            current = event.new_agent.name
+            emit(AgentChanged(agent=current))
+        elif event.type == "raw_response_event":
+            data = event.data
+            if isinstance(data, ResponseReasoningTextDeltaEvent):
+                emit(ReasoningDelta(agent=current, text=data.delta))
+            elif isinstance(data, ResponseTextDeltaEvent):
+                emit(TextDelta(agent=current, text=data.delta))
+            elif isinstance(data, RetryEvent):
+                emit(Retrying(agent=current, attempt=data.attempt, cause=data.cause))
+        elif event.type == "run_item_stream_event":
+            item = run_item(event.item, names)
+            if item is not None:
+                emit(item)
+
+
+async def _stop(streamed: Any, events: AsyncGenerator[Any, None]) -> None:
+    """Stop the SDK's streamed run, if still going, and wait until it has: its tools have
+    seen their cancellation and its items are final before the run's end is recorded."""
+    streamed.cancel()
+    await events.aclose()
+    task = streamed.run_loop_task
+    if task is not None:
+        await asyncio.wait({task})
+        if not task.cancelled():
+            task.exception()  # an error of the run came through `events`; this one is seen
+
+
 def _record_end(trace: RunTrace, outcome: RunResult) -> None:
     trace.record(
         "run_end",
         agent=outcome.agent,
+        outcome="completed",
         turns=outcome.turns,
         usage=dataclasses.asdict(outcome.usage),
         final_output=trace.sensitive(outcome.final_output),
@@ -561,6 +805,23 @@ def _own_error(exc: BaseException) -> AgentRuntimeError | None:
     return None
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _RunOptions:
+    """What one call of `run` / `stream` / `run_sync` asks for beyond agents.yaml."""
+
+    max_turns: int
+    context: object
+    instructions: str | None
+    model_settings: ModelSettingsSpec | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Failed:
+    """The error that ended a streamed run, to be raised where the stream is read."""
+
+    error: Exception
+
+
 @dataclasses.dataclass(slots=True, kw_only=True)
 class _Run:
     """One run in progress: what it started from, its trace, its time budget."""
@@ -573,6 +834,8 @@ class _Run:
     trace: RunTrace
     budget_s: float | None
     deadline: float | None
+    streamed: Any = None
+    """The SDK's streamed result, for a streamed run (its items so far)."""
 
     def past_deadline(self) -> bool:
         return self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline
@@ -581,6 +844,8 @@ class _Run:
         """What a failed run adds to its session: its input, and whatever complete turns it
         produced before failing (no call without its output, no dangling reasoning)."""
         produced = produced_items(exc) if exc is not None else []
+        if not produced and self.streamed is not None:
+            produced = input_items(self.streamed.new_items)
         if not produced:
             start = len(self.history) + len(self.new_items)
             produced = self.trace.last_input[start:]

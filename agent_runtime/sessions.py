@@ -2,22 +2,25 @@
 
 Items are stored as the Responses-API input items the SDK resends (user messages, reasoning with
 its text, function calls, their outputs, assistant messages). A run appends its new items in one
-transaction, so the stored history is always a consistent transcript.
+transaction, so the stored history is always a consistent transcript. Runs of one session take
+turns (`SessionStore.hold`), so each starts from the history the one before it left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent_runtime.errors import AgentRuntimeError
 
-__all__ = ["SessionStore", "consistent_prefix", "produced_items"]
+__all__ = ["SessionStore", "consistent_prefix", "input_items", "produced_items"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS session_items (
@@ -55,18 +58,31 @@ def consistent_prefix(items: Sequence[Any]) -> list[Any]:
     return list(items[:cut])
 
 
-def produced_items(exc: BaseException) -> list[Any]:
-    """The input items a failed run had produced before it failed (from the SDK's error)."""
-    run_data = getattr(exc, "run_data", None)
-    if run_data is None:
-        return []
+def input_items(run_items: Iterable[Any]) -> list[Any]:
+    """SDK run items as the input items to resend, up to the first one that cannot be resent."""
     produced: list[Any] = []
-    for item in run_data.new_items:
+    for item in run_items:
         try:
             produced.append(item.to_input_item())
         except Exception:  # an item the SDK cannot replay: stop at the last good one
             break
     return produced
+
+
+def produced_items(exc: BaseException) -> list[Any]:
+    """The input items a failed run had produced before it failed (from the SDK's error)."""
+    run_data = getattr(exc, "run_data", None)
+    if run_data is None:
+        return []
+    return input_items(run_data.new_items)
+
+
+@dataclass(slots=True)
+class _Turns:
+    """Who holds a session, and how many runs hold it or wait for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
 
 
 class SessionStore:
@@ -76,6 +92,29 @@ class SessionStore:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
+        self._turns: dict[tuple[asyncio.AbstractEventLoop, str], _Turns] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, session_id: str) -> AsyncIterator[None]:
+        """Hold a session for one run: the runs of a session in this process (on one event
+        loop) take turns, first come first served, so each one loads the history the one
+        before it stored. Runs of other sessions are not held up.
+
+        A run that holds its session must not wait for another run of the same session
+        (a tool starting one, say): it would wait for itself.
+        """
+        key = (asyncio.get_running_loop(), session_id)
+        turns = self._turns.get(key)
+        if turns is None:
+            turns = self._turns[key] = _Turns()
+        turns.users += 1
+        try:
+            async with turns.lock:
+                yield
+        finally:
+            turns.users -= 1
+            if not turns.users:
+                del self._turns[key]
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:

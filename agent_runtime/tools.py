@@ -2,18 +2,25 @@
 
 The SDK's own `function_tool` answers every failure with one generic sentence and has no timeout
 for sync functions. Here each tool validates its arguments, runs with a time limit (sync
-functions in a worker thread), caps its output, and answers failures with text that names the
-problem, so gpt-oss can correct its call:
+functions in a daemon thread, at most `ToolThreads.limit` of them at a time), sends its result
+as JSON (pydantic models and dataclasses included), caps its output, and answers failures with
+text that names the problem, so gpt-oss can correct its call:
 
     Error: invalid arguments for `get_weather`: city: Field required. Call `get_weather` again
     with corrected arguments.
+
+A tool that raises `ToolRetry` has its message sent back the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
+import dataclasses
+import datetime
+import enum
 import functools
 import inspect
 import json
@@ -24,8 +31,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 
+from agent_runtime.errors import ToolRetry
 from agent_runtime.guards import CallGuard
-from agent_runtime.text import json_problem
+from agent_runtime.text import json_problem, sentence
 from agent_runtime.tracing import current_trace
 
 if TYPE_CHECKING:
@@ -33,15 +41,22 @@ if TYPE_CHECKING:
     from agents.tool_context import ToolContext
 
 __all__ = [
+    "DEFAULT_TOOL_THREADS",
+    "ToolThreads",
     "build_function_tool",
     "format_tool_output",
     "run_in_daemon_thread",
+    "start_daemon_thread",
+    "to_json_value",
     "tool_not_found_message",
 ]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+DEFAULT_TOOL_THREADS = 32
+"""Threads for sync tool calls that may exist at once, by default (`defaults.tool_threads`)."""
 
 
 def _arguments_preview(arguments: str, limit: int = 200) -> str:
@@ -59,16 +74,41 @@ def _validation_details(error: pydantic.ValidationError) -> str:
     return "; ".join(parts)
 
 
+def to_json_value(value: Any) -> Any:
+    """What `json.dumps` writes for a value it does not know (its `default`): pydantic models
+    and dataclasses as objects, enums as their values, dates and times in ISO 8601, UUIDs,
+    decimals and paths as strings, sets as lists, anything else as `str(value)`."""
+    if isinstance(value, pydantic.BaseModel):
+        try:
+            return value.model_dump(mode="json", fallback=str, warnings=False)
+        except ValueError:  # e.g. bytes that are not UTF-8: the rest comes back here
+            return value.model_dump(warnings=False)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, set | frozenset | collections.deque):
+        return list(value)
+    return str(value)  # UUIDs, decimals, paths, time spans...
+
+
 def format_tool_output(value: Any, *, max_chars: int) -> str:
-    """A tool's return value as the text the model sees, capped at `max_chars` characters."""
+    """A tool's return value as the text the model sees, capped at `max_chars` characters.
+
+    Text is sent as it is; anything else as JSON (see `to_json_value`).
+    """
     if isinstance(value, str):
         text = value
     elif isinstance(value, bytes):
         text = value.decode("utf-8", errors="replace")
     else:
         try:
-            text = json.dumps(value, ensure_ascii=False, default=str)
-        except (TypeError, ValueError):
+            text = json.dumps(value, ensure_ascii=False, default=to_json_value)
+        except (TypeError, ValueError):  # a structure that contains itself
             text = str(value)
     if len(text) <= max_chars:
         return text
@@ -76,6 +116,20 @@ def format_tool_output(value: Any, *, max_chars: int) -> str:
         f"{text[:max_chars]}\n[output truncated: {len(text):,} characters, "
         f"showing the first {max_chars:,}]"
     )
+
+
+def _retry_message(tool_name: str, retry: ToolRetry) -> str:
+    """What the model reads when a tool raised `ToolRetry`."""
+    detail = str(retry).strip()
+    reason = f": {sentence(detail)}" if detail else "."
+    return (
+        f"Error: `{tool_name}` asks for a corrected call{reason} "
+        f"Call `{tool_name}` again with corrected arguments."
+    )
+
+
+class _Failed(Exception):
+    """A tool call that failed; the message is the text for the model."""
 
 
 def tool_not_found_message(name: str, available: Sequence[str]) -> str:
@@ -86,12 +140,15 @@ def tool_not_found_message(name: str, available: Sequence[str]) -> str:
     return f"Error: there is no tool named `{name}`. Available tools: {listing}."
 
 
-async def run_in_daemon_thread(function: Callable[[], T]) -> T:
-    """Run a blocking function in its own daemon thread and await its result.
+def start_daemon_thread(
+    function: Callable[[], T], *, on_exit: Callable[[], None] | None = None
+) -> asyncio.Future[T]:
+    """Start a blocking function in its own daemon thread; the future of its result.
 
     Unlike `asyncio.to_thread`, an abandoned call (timed out, or its run cancelled by Ctrl-C)
     does not hold up the event loop's shutdown or the interpreter's exit: Python cannot stop a
-    thread, but it need not wait for this one.
+    thread, but it need not wait for this one. `on_exit` is called in the thread when the
+    function has returned or raised, before the future is settled.
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
@@ -101,18 +158,116 @@ async def run_in_daemon_thread(function: Callable[[], T]) -> T:
             outcome()
 
     def work() -> None:
+        outcome: Callable[[], None]
         try:
             result = function()
         except BaseException as exc:  # handed to the awaiting task, whatever it is
-            error = exc
-            with contextlib.suppress(RuntimeError):  # the loop may be closed by now
-                loop.call_soon_threadsafe(settle, lambda: future.set_exception(error))
+            outcome = functools.partial(future.set_exception, exc)
         else:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(settle, lambda: future.set_result(result))
+            outcome = functools.partial(future.set_result, result)
+        if on_exit is not None:
+            on_exit()
+        with contextlib.suppress(RuntimeError):  # the loop may be closed by now
+            loop.call_soon_threadsafe(settle, outcome)
 
-    threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True).start()
-    return await future
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True)
+    try:
+        thread.start()
+    except BaseException:
+        if on_exit is not None:
+            on_exit()
+        raise
+    return future
+
+
+async def run_in_daemon_thread(function: Callable[[], T]) -> T:
+    """Run a blocking function in its own daemon thread and await its result (see
+    `start_daemon_thread`)."""
+    return await start_daemon_thread(function)
+
+
+class ToolThreads:
+    """The threads that sync tools run in: at most `limit` at a time, shared by the tools of one
+    runtime (`defaults.tool_threads`).
+
+    Each sync call runs in a daemon thread of its own. A call that finds `limit` threads running
+    waits, first come first served, for one of them to end. A call abandoned at its time limit
+    keeps its thread, and its place in the count, until its function returns: the limit bounds
+    the threads that exist, not only those a model still waits for. The time limit of a call
+    includes its wait for a thread.
+
+    Thread-safe, and usable from several event loops.
+    """
+
+    def __init__(self, limit: int = DEFAULT_TOOL_THREADS) -> None:
+        if limit < 1:
+            raise ValueError(f"ToolThreads needs a limit of at least 1, not {limit!r}")
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._running = 0
+        self._waiting: collections.deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]
+        self._waiting = collections.deque()
+
+    @property
+    def running(self) -> int:
+        """Threads started and not yet ended, abandoned ones included."""
+        with self._lock:
+            return self._running
+
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for a thread."""
+        with self._lock:
+            return len(self._waiting)
+
+    async def start(self, function: Callable[[], T]) -> asyncio.Future[T]:
+        """Wait for a free thread, start `function` in it, and return the future of its result.
+
+        Cancelled while waiting, nothing is started.
+        """
+        await self._acquire()
+        return start_daemon_thread(function, on_exit=self._release)
+
+    async def _acquire(self) -> None:
+        with self._lock:
+            if self._running < self.limit and not self._waiting:
+                self._running += 1
+                return
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiting.append((loop, waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            with self._lock:
+                try:
+                    self._waiting.remove((loop, waiter))
+                    granted = False
+                except ValueError:  # a thread was handed over already
+                    granted = True
+            if granted and waiter.done() and not waiter.cancelled():
+                self._release()
+            raise
+
+    def _release(self) -> None:
+        """A thread ended (or was never started): hand its place to the next waiting call."""
+        while True:
+            with self._lock:
+                if not self._waiting:
+                    self._running -= 1
+                    return
+                loop, waiter = self._waiting.popleft()
+            try:
+                loop.call_soon_threadsafe(self._grant, waiter)
+            except RuntimeError:  # that call's loop is closed: nobody waits there any more
+                continue
+            return
+
+    def _grant(self, waiter: asyncio.Future[None]) -> None:
+        if waiter.cancelled():  # cancelled after it was chosen: the next one gets the place
+            self._release()
+        else:
+            waiter.set_result(None)
 
 
 def build_function_tool(
@@ -123,12 +278,14 @@ def build_function_tool(
     timeout_s: float | None = 30.0,
     max_output_chars: int = 20_000,
     strict: bool = True,
+    threads: ToolThreads | None = None,
 ) -> FunctionTool:
     """Wrap a typed Python function (sync or async) as an SDK `FunctionTool`.
 
     The schema comes from its type hints and docstring (the SDK's `function_schema`); `name` and
     `description` override them. The tool never raises into the run: invalid JSON, invalid
-    arguments, exceptions and time-outs come back to the model as `Error: …` text.
+    arguments, exceptions, `ToolRetry` and time-outs come back to the model as `Error: …` text;
+    only a passed loop-guard limit (`RunLimitError`) ends the run.
 
     Args:
         function: the Python callable; a first parameter typed `RunContextWrapper` or
@@ -138,6 +295,8 @@ def build_function_tool(
         timeout_s: seconds before a call is abandoned; None for no limit.
         max_output_chars: longer outputs are cut, with a note saying so.
         strict: send the schema in strict mode (all fields required, no extras).
+        threads: the thread limit of sync calls, shared with other tools (default: one of
+            this tool's own, of `DEFAULT_TOOL_THREADS`).
     """
     from agents import FunctionTool
     from agents.function_schema import function_schema
@@ -150,6 +309,7 @@ def build_function_tool(
     )
     tool_name = schema.name
     is_async = inspect.iscoroutinefunction(function)
+    pool = threads if threads is not None else ToolThreads()
 
     async def invoke(context: ToolContext[Any], arguments: str) -> str:
         trace = current_trace.get()
@@ -171,27 +331,64 @@ def build_function_tool(
         refusal = guard.before_call(tool_name, arguments)
         if refusal is not None:
             return refusal
-        guard.valid_call()
         args, kwargs = schema.to_call_args(parsed)
         if schema.takes_context:
             args.insert(0, context)
         try:
-            if is_async:
-                call = function(*args, **kwargs)
-            else:
-                call = run_in_daemon_thread(functools.partial(function, *args, **kwargs))
-            result = await asyncio.wait_for(call, timeout=timeout_s)
-        except TimeoutError:
-            logger.warning("tool %s timed out after %s s", tool_name, timeout_s)
-            how = "was stopped" if is_async else "was abandoned (it keeps running in its thread)"
-            return (
-                f"Error: `{tool_name}` did not finish within {timeout_s:g} s and {how}. "
-                "Try again later or with simpler arguments, or answer without it."
-            )
-        except Exception as exc:
-            logger.info("tool %s raised %s", tool_name, type(exc).__name__)
-            return f"Error: `{tool_name}` raised {type(exc).__name__}: {exc}"
+            result = await _call(functools.partial(function, *args, **kwargs))
+        except ToolRetry as retry:
+            message = _retry_message(tool_name, retry)
+            logger.info("tool %s asked for a corrected call", tool_name)
+            guard.invalid_call(tool_name, message.removeprefix("Error: "))
+            return message
+        except _Failed as failure:
+            guard.valid_call()
+            return str(failure)
+        guard.valid_call()
         return format_tool_output(result, max_chars=max_output_chars)
+
+    async def _call(call: Callable[[], Any]) -> Any:
+        """The function's result; `_Failed` with the text for the model when it raised (other
+        than `ToolRetry`) or ran out of time."""
+        started = False
+        try:
+            async with asyncio.timeout(timeout_s) as limit:
+                if is_async:
+                    return await call()
+                pending = await pool.start(call)
+                started = True
+                return await pending
+        except ToolRetry:
+            raise
+        except TimeoutError as exc:
+            if not limit.expired():  # the function's own TimeoutError
+                raise _failure(exc) from exc
+            raise _Failed(_timeout_message(started=is_async or started)) from None
+        except Exception as exc:
+            raise _failure(exc) from exc
+
+    def _failure(exc: Exception) -> _Failed:
+        logger.info("tool %s raised %s", tool_name, type(exc).__name__)
+        return _Failed(f"Error: `{tool_name}` raised {type(exc).__name__}: {exc}")
+
+    def _timeout_message(*, started: bool) -> str:
+        if not started:
+            logger.warning(
+                "tool %s found no free thread within %s s (all %d in use)",
+                tool_name,
+                timeout_s,
+                pool.limit,
+            )
+            return (
+                f"Error: `{tool_name}` could not start within {timeout_s:g} s: too many tool "
+                "calls are running. Try again later, or answer without it."
+            )
+        logger.warning("tool %s timed out after %s s", tool_name, timeout_s)
+        how = "was stopped" if is_async else "was abandoned (it keeps running in its thread)"
+        return (
+            f"Error: `{tool_name}` did not finish within {timeout_s:g} s and {how}. "
+            "Try again later or with simpler arguments, or answer without it."
+        )
 
     def _parse_arguments(arguments: str) -> tuple[dict[str, Any] | None, str | None]:
         """The arguments as a dict, or None and what is wrong with them."""

@@ -35,6 +35,7 @@ def test_package_api() -> None:
         "ToolCall",
         "ToolResolutionError",
         "ToolResult",
+        "ToolRetry",
         "Usage",
         "__version__",
         "load_config",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -379,3 +380,75 @@ async def test_unwritable_state_files_say_which_setting_to_fix(
         f"cannot open the {what} {tmp_path}/file/inside/x.db: Not a directory. Set `{store}.path` "
         "in agents.yaml"
     )
+
+
+# -- runs of one session take turns -----------------------------------------------------------
+
+
+async def test_concurrent_runs_of_one_session_take_turns(mock: MockVLLM, runtime: Runtime) -> None:
+    runs = 6
+    mock.add(*[Reply(reasoning=f"Turn {n}.", final=f"answer {n}") for n in range(runs)])
+    results = await asyncio.gather(
+        *(runtime.run("weather-haiku", f"question {n}", session="one") for n in range(runs))
+    )
+    stored = await runtime.session_items("one")
+    # One turn after another: each question followed by the answer to it.
+    questions = [item["content"] for item in stored if item.get("role") == "user"]
+    assert sorted(questions) == [f"question {n}" for n in range(runs)]
+    assert [(item.get("role"), item.get("type", "message")) for item in stored] == [
+        ("user", "message"),
+        (None, "reasoning"),
+        ("assistant", "message"),
+    ] * runs
+    answers = [item["content"][0]["text"] for item in stored if item.get("role") == "assistant"]
+    assert answers == [f"answer {n}" for n in range(runs)]
+    assert sorted(r.final_output for r in results) == answers
+    # Each request carried the turns before it (their reasoning dropped, as harmony does).
+    for n, request in enumerate(mock.model_requests):
+        assert request.user_texts == questions[: n + 1]
+        sent = request.json["input"]
+        assert len(sent) == 2 * n + 1
+        assert [item["content"][0]["text"] for item in sent if item.get("role") == "assistant"] == (
+            answers[:n]
+        )
+
+
+async def test_runs_of_other_sessions_go_on_at_the_same_time(
+    mock: MockVLLM, runtime: Runtime
+) -> None:
+    mock.add(
+        Reply(calls=[call("meet", token="s", who="a", other="b")]),
+        Reply(calls=[call("meet", token="s", who="b", other="a")]),
+        Reply(final="met"),
+        Reply(final="met"),
+    )
+    # Each `meet` call waits for the other: both runs finish only if they run at once.
+    first, second = await asyncio.gather(
+        runtime.run("toolbox", "meet b", session="a"),
+        runtime.run("toolbox", "meet a", session="b"),
+    )
+    outputs = sorted(
+        item.output
+        for result in (first, second)
+        for item in result.items
+        if isinstance(item, ToolResult)
+    )
+    assert outputs == ["a met b", "b met a"]
+
+
+async def test_a_stream_and_a_run_of_one_session_take_turns(
+    mock: MockVLLM, runtime: Runtime
+) -> None:
+    mock.add(Reply(final="first"), Reply(final="second"))
+
+    async def streamed() -> list[Any]:
+        return [e async for e in runtime.stream("weather-haiku", "one", session="mixed")]
+
+    events, result = await asyncio.gather(
+        streamed(), runtime.run("weather-haiku", "two", session="mixed")
+    )
+    assert isinstance(events[-1], RunFinished)
+    assert {events[-1].result.final_output, result.final_output} == {"first", "second"}
+    first, second = (request.user_texts for request in mock.model_requests)
+    assert len(first) == 1
+    assert second == [*first, "one" if first == ["two"] else "two"]

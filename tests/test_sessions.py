@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 from typing import Any
@@ -71,4 +72,42 @@ async def test_async_api(tmp_path: Path) -> None:
     assert await store.load("x") == [USER]
     await store.clear("x")
     assert await store.load("x") == []
+    store.close()
+
+
+async def test_runs_of_a_session_take_turns_and_other_sessions_do_not_wait(
+    tmp_path: Path,
+) -> None:
+    store = SessionStore(tmp_path / "s.sqlite3")
+    order: list[str] = []
+    first_in, release = asyncio.Event(), asyncio.Event()
+
+    async def run(name: str, session: str) -> None:
+        async with store.hold(session):
+            order.append(f"{name} in")
+            if name == "first":
+                first_in.set()
+                await release.wait()
+            order.append(f"{name} out")
+
+    first = asyncio.create_task(run("first", "s"))
+    await first_in.wait()
+    later = [asyncio.create_task(run(name, "s")) for name in ("second", "third")]
+    waiting = asyncio.create_task(run("cancelled", "s"))
+    await run("other", "t")  # another session: not held up
+    waiting.cancel()
+    release.set()
+    await asyncio.gather(first, *later, waiting, return_exceptions=True)
+    assert order == [
+        "first in",
+        "other in",
+        "other out",
+        "first out",
+        "second in",
+        "second out",
+        "third in",
+        "third out",
+    ]
+    async with asyncio.timeout(10), store.hold("s"):  # free again
+        pass
     store.close()

@@ -4,22 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
+import datetime
+import decimal
+import enum
+import importlib
 import json
 import logging
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pydantic
 import pytest
-from agents import RunContextWrapper
+from agents import FunctionTool, RunContextWrapper
 from agents.tool_context import ToolContext
 
+from agent_runtime import ToolRetry
+from agent_runtime.config import DefaultsSpec, parse_config
 from agent_runtime.errors import RunLimitError
 from agent_runtime.guards import CallGuard
 from agent_runtime.runtime import Runtime
 from agent_runtime.testing import MockVLLM, Reply, call
 from agent_runtime.tools import (
+    DEFAULT_TOOL_THREADS,
+    ToolThreads,
     build_function_tool,
     format_tool_output,
     run_in_daemon_thread,
@@ -340,6 +351,38 @@ class Shown:
         return "shown"
 
 
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = 2
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: float
+    label: Colour
+
+
+class Line(pydantic.BaseModel):
+    start: Point
+    end: Point
+    when: datetime.datetime
+
+
+class Anything(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(arbitrary_types_allowed=True)
+    value: Any
+    raw: bytes = b""
+
+
+POINT = Point(1, 2.5, Colour.RED)
+LINE = Line(
+    start=POINT,
+    end=Point(3, 4.0, Colour.BLUE),
+    when=datetime.datetime(2026, 12, 2, 9, 30, tzinfo=datetime.UTC),
+)
+
+
 def _circular() -> list[Any]:
     value: list[Any] = []
     value.append(value)
@@ -356,10 +399,58 @@ def _circular() -> list[Any]:
         pytest.param(None, "null", id="none"),
         pytest.param({"x": Shown()}, '{"x": "shown"}', id="not-json-inside"),
         pytest.param(_circular(), "[[...]]", id="circular"),
+        pytest.param(POINT, '{"x": 1, "y": 2.5, "label": "red"}', id="dataclass-with-an-enum"),
+        pytest.param(
+            LINE,
+            '{"start": {"x": 1, "y": 2.5, "label": "red"}, "end": {"x": 3, "y": 4.0, "label": 2}, '
+            '"when": "2026-12-02T09:30:00Z"}',
+            id="pydantic-model-with-dataclasses",
+        ),
+        pytest.param(
+            {"lines": [LINE.start, (POINT,)], "n": 1},
+            '{"lines": [{"x": 1, "y": 2.5, "label": "red"}, [{"x": 1, "y": 2.5, "label": "red"}]], '
+            '"n": 1}',
+            id="dataclasses-nested-in-dict-list-tuple",
+        ),
+        pytest.param(
+            {
+                "colour": Colour.BLUE,
+                "day": datetime.date(2026, 12, 2),
+                "time": datetime.time(9, 30),
+                "id": uuid.UUID(int=1),
+                "price": decimal.Decimal("3.50"),
+                "path": PurePosixPath("/srv/data"),
+                "span": datetime.timedelta(minutes=90),
+                "tags": frozenset({"a"}),
+                "raw": b"caf\xc3\xa9",
+            },
+            '{"colour": 2, "day": "2026-12-02", "time": "09:30:00", '
+            '"id": "00000000-0000-0000-0000-000000000001", "price": "3.50", '
+            '"path": "/srv/data", "span": "1:30:00", "tags": ["a"], "raw": "café"}',
+            id="enums-dates-uuids-decimals-paths-sets-bytes",
+        ),
+        pytest.param(
+            Anything(value=Shown()),
+            '{"value": "shown", "raw": ""}',
+            id="model-with-an-unknown-value",
+        ),
+        pytest.param(
+            Anything(value=[POINT], raw=b"\xff"),
+            '{"value": [{"x": 1, "y": 2.5, "label": "red"}], "raw": "\ufffd"}',
+            id="model-that-pydantic-cannot-write-as-json",
+        ),
     ],
 )
 def test_format_tool_output(value: Any, expected: str) -> None:
-    assert format_tool_output(value, max_chars=100) == expected
+    assert format_tool_output(value, max_chars=200) == expected
+    if not isinstance(value, str | bytes) and expected != "[[...]]":
+        json.loads(expected)  # what the model reads is JSON
+
+
+def test_structured_output_is_cut_like_text() -> None:
+    assert format_tool_output(LINE, max_chars=20) == (
+        '{"start": {"x": 1, "\n[output truncated: 116 characters, showing the first 20]'
+    )
 
 
 def test_format_tool_output_cap() -> None:
@@ -528,3 +619,323 @@ async def test_tool_failures_go_back_to_the_model(
     result = await runtime.run("toolbox", "go")
     assert result.final_output == "recovered"
     assert helpers.outputs_sent(mock, 1) == [expected]
+
+
+ORDERS = """
+version: 1
+defaults: {backend: mock}
+backends:
+  mock: {base_url: "${MOCK_URL}", model: openai/gpt-oss-20b, max_retries: 0}
+tools:
+  lookup_order: {function: "fixture_tools.orders:lookup_order"}
+agents:
+  shop:
+    instructions: Look orders up.
+    tools: [lookup_order]
+sessions: {path: "${STATE_DIR}/sessions.sqlite3"}
+tracing: {enabled: false}
+"""
+
+ORDER_JSON = (
+    '{"order": {"id": "00000000-0000-0000-0000-00000000002a", "customer": "Ann", '
+    '"status": "open", "placed": "2026-12-02", "lines": [{"sku": "tea", "quantity": 2, '
+    '"price": "3.50"}]}, "looked_up": "2026-12-02T09:30:00+00:00"}'
+)
+
+
+@pytest.fixture
+async def shop(mock: MockVLLM, tmp_path: Path) -> AsyncIterator[Runtime]:
+    environ = {"MOCK_URL": mock.url, "STATE_DIR": str(tmp_path)}
+    config = parse_config(ORDERS, base_dir=helpers.PROJECT, environ=environ)
+    async with Runtime(config) as rt:
+        yield rt
+
+
+async def test_a_structured_result_reaches_the_model_as_json(mock: MockVLLM, shop: Runtime) -> None:
+    mock.add(Reply(calls=[call("lookup_order", order_id="A-42")]), Reply(final="Ann's tea."))
+    result = await shop.run("shop", "Where is my order A-42?")
+    assert result.final_output == "Ann's tea."
+    assert helpers.outputs_sent(mock, 1) == [ORDER_JSON]
+
+
+async def test_a_tool_asks_for_a_corrected_call_and_the_run_goes_on(
+    mock: MockVLLM, shop: Runtime
+) -> None:
+    mock.add(
+        Reply(reasoning="Look it up.", calls=[call("lookup_order", order_id="42")]),
+        Reply(reasoning="Use the A- form.", calls=[call("lookup_order", order_id="A-42")]),
+        Reply(final="Ann's tea."),
+    )
+    result = await shop.run("shop", "Where is my order 42?")
+    assert result.final_output == "Ann's tea."
+    assert helpers.outputs_sent(mock, 1) == [
+        "Error: `lookup_order` asks for a corrected call: order ids start with 'A-', e.g. "
+        "'A-42'; '42' does not. Call `lookup_order` again with corrected arguments."
+    ]
+    assert helpers.outputs_sent(mock, 2) == [ORDER_JSON]
+
+
+async def test_corrected_calls_asked_for_too_often_end_the_run(
+    mock: MockVLLM, shop: Runtime
+) -> None:
+    mock.add(*(Reply(calls=[call("lookup_order", order_id=str(n))]) for n in range(5)))
+    with pytest.raises(RunLimitError) as error:
+        await shop.run("shop", "Where is my order?")
+    assert str(error.value) == (
+        "the model made 5 invalid tool calls in a row; the last one, to `lookup_order`: "
+        "`lookup_order` asks for a corrected call: order ids start with 'A-', e.g. 'A-42'; '4' "
+        "does not. Call `lookup_order` again with corrected arguments. Raise `max_invalid_calls` "
+        "in agents.yaml, or check that the tools' names and schemas are clear."
+    )
+
+
+# -- ToolRetry: the tool asks the model for a corrected call -----------------------------------
+
+
+def pick(colour: str) -> str:
+    """Picks a colour.
+
+    Args:
+        colour: red or blue.
+    """
+    if colour not in {"red", "blue"}:
+        raise ToolRetry(f"{colour!r} is not a colour I have; choose red or blue")
+    return colour
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_tool_retry_is_an_error_to_fix(
+    is_async: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="agent_runtime.tools")
+
+    async def pick_async(colour: str) -> str:
+        """Picks a colour."""
+        return pick(colour)
+
+    function = pick_async if is_async else pick
+    tool = build_function_tool(function, name="pick")
+    assert await tool.on_invoke_tool(context(), '{"colour": "green"}') == (
+        "Error: `pick` asks for a corrected call: 'green' is not a colour I have; choose red or "
+        "blue. Call `pick` again with corrected arguments."
+    )
+    assert await tool.on_invoke_tool(context(), '{"colour": "red"}') == "red"
+    assert caplog.record_tuples == [
+        ("agent_runtime.tools", logging.INFO, "tool pick asked for a corrected call")
+    ]
+
+
+async def test_tool_retry_without_a_message() -> None:
+    def refuse() -> str:
+        """Always refuses."""
+        raise ToolRetry
+
+    assert await invoke(refuse, "{}") == (
+        "Error: `refuse` asks for a corrected call. Call `refuse` again with corrected arguments."
+    )
+
+
+async def test_tool_retries_count_as_invalid_calls(guard: CallGuard) -> None:
+    tool = build_function_tool(pick)
+    assert (await tool.on_invoke_tool(context(), '{"colour": "green"}')).startswith("Error: ")
+    assert await tool.on_invoke_tool(context(), '{"colour": "blue"}') == "blue"
+    assert (await tool.on_invoke_tool(context(), '{"colour": "green"}')).startswith("Error: ")
+    with pytest.raises(RunLimitError) as error:
+        await tool.on_invoke_tool(context(), '{"colour": "pink"}')
+    assert str(error.value) == (
+        "the model made 2 invalid tool calls in a row; the last one, to `pick`: `pick` asks for "
+        "a corrected call: 'pink' is not a colour I have; choose red or blue. Call `pick` again "
+        "with corrected arguments. Raise `max_invalid_calls` in agents.yaml, or check that the "
+        "tools' names and schemas are clear."
+    )
+
+
+async def test_a_tools_own_timeout_error_is_not_its_time_limit() -> None:
+    def connect(host: str) -> str:
+        """Connects."""
+        raise TimeoutError(f"{host} did not answer")
+
+    assert await invoke(connect, '{"host": "db"}', timeout_s=30) == (
+        "Error: `connect` raised TimeoutError: db did not answer"
+    )
+
+
+# -- the thread limit of sync tools -----------------------------------------------------------
+
+
+class Gate:
+    """A sync tool's body that counts who is inside and blocks until opened."""
+
+    def __init__(self) -> None:
+        self.inside = 0
+        self.most_inside = 0
+        self.entered = 0
+        self.opened = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self._changed = threading.Condition()
+
+    def enter(self, label: str) -> str:
+        """Waits at the gate.
+
+        Args:
+            label: Who waits.
+        """
+        with self._changed:
+            self.inside += 1
+            self.entered += 1
+            self.most_inside = max(self.most_inside, self.inside)
+            self.threads.append(threading.current_thread())
+            self._changed.notify_all()
+        self.opened.wait(timeout=30)
+        with self._changed:
+            self.inside -= 1
+        return label
+
+    async def until_entered(self, count: int) -> None:
+        def wait() -> bool:
+            with self._changed:
+                return self._changed.wait_for(lambda: self.entered >= count, timeout=30)
+
+        assert await asyncio.to_thread(wait)
+
+
+async def test_sync_calls_beyond_the_thread_limit_wait_for_a_thread() -> None:
+    gate, threads = Gate(), ToolThreads(2)
+    tool = build_function_tool(gate.enter, name="gate", threads=threads)
+    calls = [
+        asyncio.create_task(tool.on_invoke_tool(context(), json.dumps({"label": str(n)})))
+        for n in range(5)
+    ]
+    await gate.until_entered(2)
+    await asyncio.sleep(0)  # the other calls reach the limit
+    assert (gate.inside, threads.running, threads.waiting) == (2, 2, 3)
+    gate.opened.set()
+    assert await asyncio.gather(*calls) == ["0", "1", "2", "3", "4"]
+    assert (gate.entered, gate.most_inside) == (5, 2)
+    for thread in gate.threads:
+        await asyncio.to_thread(thread.join, 30)
+    assert (threads.running, threads.waiting) == (0, 0)
+
+
+async def test_an_abandoned_call_keeps_its_thread_until_its_function_returns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gate, threads = Gate(), ToolThreads(1)
+    slow = build_function_tool(gate.enter, name="slow", timeout_s=0.05, threads=threads)
+    quick = build_function_tool(pick, timeout_s=0.05, threads=threads)
+    assert await slow.on_invoke_tool(context(), '{"label": "a"}') == (
+        "Error: `slow` did not finish within 0.05 s and was abandoned (it keeps running in its "
+        "thread). Try again later or with simpler arguments, or answer without it."
+    )
+    assert threads.running == 1
+    assert await quick.on_invoke_tool(context(), '{"colour": "red"}') == (
+        "Error: `pick` could not start within 0.05 s: too many tool calls are running. Try "
+        "again later, or answer without it."
+    )
+    assert (threads.running, threads.waiting) == (1, 0)
+    gate.opened.set()
+    await asyncio.to_thread(gate.threads[0].join, 30)
+    assert threads.running == 0
+    assert await quick.on_invoke_tool(context(), '{"colour": "red"}') == "red"
+    assert caplog.record_tuples == [
+        ("agent_runtime.tools", logging.WARNING, "tool slow timed out after 0.05 s"),
+        (
+            "agent_runtime.tools",
+            logging.WARNING,
+            "tool pick found no free thread within 0.05 s (all 1 in use)",
+        ),
+    ]
+
+
+async def test_a_call_cancelled_while_waiting_for_a_thread_starts_nothing() -> None:
+    gate, threads = Gate(), ToolThreads(1)
+    tool = build_function_tool(gate.enter, name="gate", threads=threads)
+    first = asyncio.create_task(tool.on_invoke_tool(context(), '{"label": "first"}'))
+    await gate.until_entered(1)
+    second = asyncio.create_task(tool.on_invoke_tool(context(), '{"label": "second"}'))
+    await asyncio.sleep(0)  # it reaches the limit
+    assert threads.waiting == 1
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert threads.waiting == 0
+    gate.opened.set()
+    assert await first == "first"
+    assert await tool.on_invoke_tool(context(), '{"label": "third"}') == "third"
+    assert gate.entered == 2  # first and third; second never ran
+    for thread in gate.threads:
+        await asyncio.to_thread(thread.join, 30)
+    assert threads.running == 0
+
+
+@pytest.mark.parametrize("when", ["before-it-resumes", "before-it-is-told"])
+async def test_a_thread_handed_to_a_call_cancelled_meanwhile_goes_to_the_next(when: str) -> None:
+    threads = ToolThreads(1)
+    release = threading.Event()
+    holders: list[threading.Thread] = []
+
+    def hold() -> str:
+        holders.append(threading.current_thread())
+        release.wait(timeout=30)
+        return "held"
+
+    holder = await threads.start(hold)
+    waiters = [asyncio.create_task(threads.start(lambda: "ran")) for _ in range(2)]
+    await asyncio.sleep(0)  # both reach the limit
+    assert threads.waiting == 2
+    release.set()
+    # Blocking the loop on purpose: the thread has ended and chosen the first waiter, and the
+    # loop has not yet run what it scheduled.
+    holders[0].join(timeout=30)
+    if when == "before-it-is-told":
+        waiters[0].cancel()
+    else:  # told, but cancelled before its task resumes
+        asyncio.get_running_loop().call_soon(waiters[0].cancel)
+    assert await holder == "held"
+    with pytest.raises(asyncio.CancelledError):
+        await waiters[0]
+    assert await (await waiters[1]) == "ran"
+    assert threads.waiting == 0
+
+
+def test_the_thread_limit_is_a_positive_number() -> None:
+    with pytest.raises(ValueError) as error:
+        ToolThreads(0)
+    assert str(error.value) == "ToolThreads needs a limit of at least 1, not 0"
+    assert DefaultsSpec().tool_threads == DEFAULT_TOOL_THREADS == 32
+
+
+THREADS = """
+version: 1
+defaults: {backend: mock, tool_threads: 1}
+backends:
+  mock: {base_url: "http://127.0.0.1:9/v1", model: openai/gpt-oss-20b}
+tools:
+  hold: {function: "fixture_tools.gates:wait_at_gate"}
+  quick: {function: "fixture_tools.basic:get_weather", timeout_s: 0.05}
+agents:
+  one: {instructions: Hold., tools: [hold]}
+  two: {instructions: Be quick., tools: [quick]}
+sessions: {path: "${STATE_DIR}/sessions.sqlite3"}
+tracing: {enabled: false}
+"""
+
+
+async def test_the_sync_tools_of_a_runtime_share_its_thread_limit(tmp_path: Path) -> None:
+    config = parse_config(THREADS, base_dir=helpers.PROJECT, environ={"STATE_DIR": str(tmp_path)})
+    gates = importlib.import_module("fixture_tools.gates")  # imported by the config, from there
+    gates.reset()
+    async with Runtime(config) as runtime:
+        hold, quick = (runtime.agent(name).tools[0] for name in ("one", "two"))
+        assert isinstance(hold, FunctionTool)
+        assert isinstance(quick, FunctionTool)
+        holding = asyncio.create_task(hold.on_invoke_tool(context(), '{"label": "a"}'))
+        try:
+            assert await asyncio.to_thread(gates.entered.wait, 30)
+            assert await quick.on_invoke_tool(context(), '{"city": "Oslo"}') == (
+                "Error: `get_weather` could not start within 0.05 s: too many tool calls are "
+                "running. Try again later, or answer without it."
+            )
+        finally:
+            gates.opened.set()
+        assert await holding == "a"

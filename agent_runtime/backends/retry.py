@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from agent_runtime.backends.client import (
     CutAnswerError,
@@ -142,15 +143,41 @@ def retry_cause(exc: BaseException) -> str | None:
 
 
 def api_error_message(exc: Any) -> str:
-    """The server's own message in an `openai.APIStatusError` (vLLM's error envelope)."""
+    """The server's own message in an `openai.APIStatusError` (vLLM's error envelope, or the
+    `detail` of a route it does not have); for a 404 from a base URL that does not end in /v1,
+    how to fix it."""
+    message = str(getattr(exc, "message", exc))
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-    return str(getattr(exc, "message", exc))
+            message = str(error["message"])
+        elif isinstance(error, dict) and isinstance(error.get("detail"), str):
+            message = str(error["detail"])
+        elif isinstance(error, str):
+            message = error
+    fix = _missing_v1(exc)
+    return message if fix is None else f"{message}. {fix}"
+
+
+_ENDPOINTS = ("/responses", "/chat/completions", "/completions", "/models")
+
+
+def _missing_v1(exc: Any) -> str | None:
+    """For a 404 of a request whose base URL does not end in /v1: which base URL to use."""
+    request = getattr(exc, "request", None)
+    if getattr(exc, "status_code", None) != 404 or request is None:
+        return None
+    parts = urlsplit(str(request.url))
+    path = parts.path.rstrip("/")
+    endpoint = next((end for end in _ENDPOINTS if path.endswith(end)), None)
+    if endpoint is None:
+        return None
+    base_path = path.removesuffix(endpoint).rstrip("/")
+    if base_path.endswith("/v1"):
+        return None
+    base = urlunsplit((parts.scheme, parts.netloc, f"{base_path}/v1", "", ""))
+    return f"Set the backend's `base_url:` to {base} (vLLM serves the API under /v1)"
 
 
 class _Attempts:

@@ -2,7 +2,8 @@
 environment; it assembles a `Runtime` and renders what it does.
 
 Exit codes: 0 ok; 2 bad config or usage; 3 model server unreachable or failing after retries;
-4 run limit hit (max turns, time budget); 130 interrupted; 1 anything else.
+4 run limit hit (max turns, time budget); 130 interrupted; 141 stdout closed early (`| head`),
+quietly; 1 anything else.
 
 Each command's module is imported only when that command runs, so `--help` and the fast
 commands start quickly.
@@ -10,7 +11,11 @@ commands start quickly.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import sys
+from collections.abc import Iterator
+from typing import Any
 
 import click
 
@@ -31,6 +36,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 """Command name → (module, attribute, one-line help shown by `agent-runtime --help`)."""
 
 
+@contextlib.contextmanager
+def _stdout_closed_quietly() -> Iterator[None]:
+    try:
+        yield
+    except BrokenPipeError:
+        from agent_runtime.cli.common import exit_stdout_closed
+
+        exit_stdout_closed()
+
+
 class _LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -42,6 +57,20 @@ class _LazyGroup(click.Group):
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command)
         return command
+
+    # A reader that goes away (`agent-runtime doctor | head -3`) ends any command quietly:
+    # `--help` and `--version` are printed while parsing, everything else while invoking.
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        with _stdout_closed_quietly():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _stdout_closed_quietly():
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
@@ -60,7 +89,7 @@ def cli() -> None:
 
     Run `agent-runtime COMMAND --help` for a command's options. Exit codes: 0 ok, 2 bad
     config or usage, 3 model server unreachable or failing, 4 run limit hit, 130
-    interrupted, 1 anything else.
+    interrupted, 141 stdout closed early, 1 anything else.
     """
 
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from agent_runtime.runtime import Runtime
 
-__all__ = ["chat_command"]
+__all__ = ["chat_command", "history_path"]
 
 HELP_LINE = "/reset starts over, /exit or Ctrl-D quits."
 
@@ -60,8 +60,9 @@ def chat_command(
 ) -> None:
     """Talk with AGENT; the conversation is kept in the session store (SQLite).
 
-    Line editing and history in a terminal; `/reset` starts a new conversation, `/exit` or
-    Ctrl-D quits, Ctrl-C stops the current answer. Lines piped on stdin are sent one by one.
+    Line editing and history in a terminal (the lines typed are kept in `chat_history` next
+    to the session store); `/reset` starts a new conversation, `/exit` or Ctrl-D quits,
+    Ctrl-C stops the current answer. Lines piped on stdin are sent one by one.
     """
     configure_logging(debug)
     with handle_errors(debug):
@@ -132,6 +133,8 @@ async def _chat(
                     click.echo(f"Error: {error}", err=True)
                     return exit_code(error)
                 console.print(f"[red]Error:[/red] {error}", highlight=False, markup=True)
+            except BrokenPipeError:
+                raise  # stdout was closed: the command ends quietly
             except Exception as error:
                 if debug:
                     raise
@@ -169,6 +172,12 @@ async def _turn(
         renderer.close()
 
 
+def history_path(config: Config) -> Path:
+    """Where the lines typed in `chat` are kept: `chat_history` beside the session store
+    (`sessions.path` in agents.yaml), so both live, and are cleaned up, together."""
+    return config.resolve_path(config.spec.sessions.path).parent / "chat_history"
+
+
 class _Lines:
     """Input lines: prompt_toolkit with history in a terminal, plain stdin otherwise."""
 
@@ -178,7 +187,7 @@ class _Lines:
             from prompt_toolkit import PromptSession
             from prompt_toolkit.history import FileHistory
 
-            history = config.resolve_path(".agent-runtime/chat_history")
+            history = history_path(config)
             history.parent.mkdir(parents=True, exist_ok=True)
             self._session = PromptSession(history=FileHistory(str(history)))
 

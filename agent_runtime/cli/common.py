@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -25,12 +27,14 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_LIMIT",
+    "EXIT_STDOUT_CLOSED",
     "EXIT_USAGE",
     "Overrides",
     "backend_options",
     "config_option",
     "configure_logging",
     "debug_option",
+    "exit_stdout_closed",
     "exit_with",
     "handle_errors",
     "load",
@@ -41,6 +45,8 @@ EXIT_USAGE = 2
 EXIT_BACKEND = 3
 EXIT_LIMIT = 4
 EXIT_INTERRUPTED = 130
+EXIT_STDOUT_CLOSED = 141
+"""128 + SIGPIPE: what a shell reports for a command whose reader went away (`| head`)."""
 
 
 class Overrides(TypedDict):
@@ -107,6 +113,21 @@ def exit_with(code: int, message: str) -> NoReturn:
     sys.exit(code)
 
 
+def exit_stdout_closed() -> NoReturn:
+    """Exit quietly because whoever read stdout stopped (`agent-runtime doctor | head -3`).
+
+    stdout is pointed at /dev/null first, so that what is still buffered, and the flush when
+    Python exits, do not raise the broken pipe again.
+    """
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    sys.exit(EXIT_STDOUT_CLOSED)
+
+
 def load(path: Path, *, import_tools: bool = True) -> Config:
     """Load agents.yaml; a missing file gets a message that says where it looked."""
     if not path.exists():
@@ -133,12 +154,17 @@ def exit_code(error: BaseException) -> int:
 
 @contextlib.contextmanager
 def handle_errors(debug: bool) -> Iterator[None]:
-    """Turn errors into `Error: …` lines and exit codes; tracebacks only with `--debug`."""
+    """Turn errors into `Error: …` lines and exit codes; tracebacks only with `--debug`.
+
+    A closed stdout is no error: the command exits quietly (`exit_stdout_closed`).
+    """
     try:
         yield
     except KeyboardInterrupt:
         click.echo("\nInterrupted.", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        exit_stdout_closed()
     except AgentRuntimeError as error:
         if debug:
             traceback.print_exc()

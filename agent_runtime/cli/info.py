@@ -9,12 +9,13 @@ import dataclasses
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
 from agent_runtime.cli.common import EXIT_USAGE, config_option, exit_with, load
 from agent_runtime.config import Config, config_json_schema, load_config
-from agent_runtime.errors import ConfigError
+from agent_runtime.errors import ConfigError, ConfigProblem
 
 __all__ = ["list_command", "schema_command", "validate_command"]
 
@@ -75,7 +76,8 @@ def validate_command(config_path: Path, as_json: bool) -> None:
     """Check agents.yaml: every problem at once (exit 2), or a one-line OK.
 
     Checks the schema, names and references, environment variables, instruction files and
-    output schemas, and imports every tool function.
+    output schemas, and imports every tool function. What loads but will not work as meant (a
+    vLLM base_url that does not end in /v1) is a warning on stderr; the exit code stays 0.
     """
     if not config_path.exists() and not as_json:
         load(config_path)  # exits with the missing-file message
@@ -89,11 +91,48 @@ def validate_command(config_path: Path, as_json: bool) -> None:
         exit_with(EXIT_USAGE, str(error))
     spec = config.spec
     counts = {"agents": len(spec.agents), "tools": len(spec.tools), "backends": len(spec.backends)}
+    warnings = _warnings(config)
     if as_json:
-        click.echo(json.dumps({"ok": True, "file": config.source, **counts}, indent=2))
+        report = {
+            "ok": True,
+            "file": config.source,
+            **counts,
+            "warnings": [dataclasses.asdict(warning) for warning in warnings],
+        }
+        click.echo(json.dumps(report, indent=2))
         return
+    for warning in warnings:
+        click.echo(f"Warning: {warning}", err=True)
     summary = ", ".join(f"{n} {kind if n != 1 else kind[:-1]}" for kind, n in counts.items())
     click.echo(f"{config.source}: OK ({summary})")
+
+
+def _warnings(config: Config) -> list[ConfigProblem]:
+    """What loads but will not work as meant: a vLLM `base_url` whose path does not end in
+    /v1 (vLLM answers 404 everywhere else)."""
+    warnings = []
+    for name, backend in config.spec.backends.items():
+        if backend.kind != "vllm" or backend.base_url is None:
+            continue
+        parts = urlsplit(backend.base_url)
+        path = parts.path.rstrip("/")
+        if path.endswith("/v1"):
+            continue
+        fixed = urlunsplit((parts.scheme, parts.netloc, f"{path}/v1", "", ""))
+        message = (
+            f"{backend.base_url!r} does not end in /v1, where vLLM serves its API; set it to "
+            f"{fixed}."
+        )
+        warnings.append(
+            ConfigProblem(
+                file=config.source,
+                line=None,
+                column=None,
+                path=f"backends.{name}.base_url",
+                message=message,
+            )
+        )
+    return warnings
 
 
 @click.command(name="schema")

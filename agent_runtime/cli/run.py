@@ -51,7 +51,7 @@ def _read_prompt(prompt: str) -> str:
     "--json",
     "as_json",
     is_flag=True,
-    help="Print one JSON object: final_output, items, usage, turns, trace_id.",
+    help="Print one JSON object: final_output, items, usage, turns, trace_id, agent.",
 )
 @click.option(
     "--show-reasoning/--hide-reasoning",

@@ -70,10 +70,13 @@ def up_command(backend: str | None, config_path: Path, debug: bool) -> None:
     stderr. Ctrl-C or SIGTERM stops the server. A server that is already running at base_url
     is left as it is: the command says so and exits.
 
-    Without BACKEND: the backend with `launch: auto` (or the only backend).
+    Without BACKEND: the backend with `launch: auto` (or the only backend). A backend with
+    `launch: never` (the default) is not started: the command only says whether its server
+    answers (exit 0) or what to do (exit 2).
 
-    Exit codes: 0 stopped by Ctrl-C or SIGTERM, or already running; 2 bad config or usage;
-    3 the server could not start or stopped on its own; 130 interrupted during start-up.
+    Exit codes: 0 stopped by Ctrl-C or SIGTERM, or already running; 2 bad config or usage, or
+    `launch: never` and no server ready; 3 the server could not start or stopped on its own;
+    130 interrupted during start-up.
 
     \b
     Example, in two terminals:
@@ -87,11 +90,22 @@ def up_command(backend: str | None, config_path: Path, debug: bool) -> None:
     configure_logging(debug)
     with handle_errors(debug):
         config = load(config_path, import_tools=False)
-        plan = plan_launch(config, _choose(config, backend))
-        try:
-            code = asyncio.run(_up(plan, Console(stderr=True)))
-        except asyncio.CancelledError:  # SIGTERM during start-up
-            code = EXIT_INTERRUPTED
+        name = _choose(config, backend)
+        spec = config.spec.backends[name]
+        if spec.kind == "vllm-embedded":
+            exit_with(
+                EXIT_USAGE,
+                f"backend `{name}` runs vLLM in the agent's own process (kind vllm-embedded): "
+                "there is no server to start",
+            )
+        if spec.launch == "never":
+            _look(config, name)
+            code = 0
+        else:
+            try:
+                code = asyncio.run(_up(plan_launch(config, name), Console(stderr=True)))
+            except asyncio.CancelledError:  # SIGTERM during start-up
+                code = EXIT_INTERRUPTED
     sys.exit(code)
 
 
@@ -113,9 +127,32 @@ def _choose(config: Config, backend: str | None) -> str:
     )
 
 
+def _look(config: Config, backend: str) -> None:
+    """`up` of a backend with `launch: never`: show the server running at its URL, or say what
+    to do; nothing is started."""
+    from agent_runtime.config import launch_problem
+    from agent_runtime.launch import not_started, plan_launch, probe_server
+
+    plan = plan_launch(config, backend, to_start=False)
+    answer = asyncio.run(probe_server(plan))
+    if answer.kind != "ready":
+        startable = launch_problem(plan.base_url) is None
+        exit_with(EXIT_USAGE, not_started(plan, answer, source=config.source, startable=startable))
+    _announce_running(plan)
+
+
+def _announce_running(plan: LaunchPlan) -> None:
+    click.echo(plan.base_url)
+    sys.stdout.flush()
+    click.echo(
+        f"A server is already running at {plan.base_url} for backend `{plan.backend}` "
+        "(not started here); leaving it as it is.",
+        err=True,
+    )
+
+
 async def _up(plan: LaunchPlan, console: Console) -> int:
-    from agent_runtime.errors import BackendError
-    from agent_runtime.launch import ensure_server, log_tail
+    from agent_runtime.launch import ensure_server
 
     task = asyncio.current_task()
     assert task is not None
@@ -131,39 +168,49 @@ async def _up(plan: LaunchPlan, console: Console) -> int:
                 follower.echo()  # in a pipe the whole log is shown, as it comes
 
         server = await ensure_server(plan, progress=progress)
-        click.echo(plan.base_url)
-        sys.stdout.flush()
-        if not server.launched:
-            click.echo(
-                f"A server is already running at {plan.base_url} for backend `{plan.backend}` "
-                "(not started here); leaving it as it is.",
-                err=True,
-            )
-            return 0
-        click.echo(
-            f"The model server of backend `{plan.backend}` is ready at {plan.base_url} "
-            f"(pid {server.pid}, log: {plan.log_path}). Ctrl-C stops it.",
-            err=True,
-        )
-        if console.is_terminal:
-            follower.offset = plan.log_path.stat().st_size  # start-up was shown by the spinner
         try:
-            code = await _follow(server, follower)
-        except asyncio.CancelledError:
-            task.uncancel()
-            await server.stop()
-            click.echo(f"Stopped the model server of backend `{plan.backend}`.", err=True)
-            return 0
-        await server.stop()  # what is left of its process group
-        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
-        lines = "\n".join(f"  {line}" for line in log_tail(plan.log_path))
-        raise BackendError(
-            f"the model server of backend `{plan.backend}` {how} while serving. The last "
-            f"lines of its log ({plan.log_path}):\n{lines}",
-            url=plan.base_url,
-        )
+            return await _serve(server, console, follower, task)
+        finally:
+            await server.stop()  # on any error too (stdout closed: `up | head -1`)
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _serve(
+    server: ManagedServer, console: Console, follower: _LogFollower, task: asyncio.Task[int]
+) -> int:
+    """Announce the ready server and follow its log until Ctrl-C, SIGTERM or its end."""
+    from agent_runtime.errors import BackendError
+    from agent_runtime.launch import log_tail
+
+    plan = server.plan
+    if not server.launched:
+        _announce_running(plan)
+        return 0
+    click.echo(plan.base_url)
+    sys.stdout.flush()
+    click.echo(
+        f"The model server of backend `{plan.backend}` is ready at {plan.base_url} "
+        f"(pid {server.pid}, log: {plan.log_path}). Ctrl-C stops it.",
+        err=True,
+    )
+    if console.is_terminal:
+        follower.offset = plan.log_path.stat().st_size  # start-up was shown by the spinner
+    try:
+        code = await _follow(server, follower)
+    except asyncio.CancelledError:
+        task.uncancel()
+        await server.stop()
+        click.echo(f"Stopped the model server of backend `{plan.backend}`.", err=True)
+        return 0
+    await server.stop()  # what is left of its process group
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    lines = "\n".join(f"  {line}" for line in log_tail(plan.log_path))
+    raise BackendError(
+        f"the model server of backend `{plan.backend}` {how} while serving. The last "
+        f"lines of its log ({plan.log_path}):\n{lines}",
+        url=plan.base_url,
+    )
 
 
 async def _follow(server: ManagedServer, follower: _LogFollower) -> int:

@@ -402,6 +402,13 @@ class DefaultsSpec(_Spec):
         gt=0,
         description="Longest tool result sent back to the model, in characters.",
     )
+    tool_threads: int = Field(
+        default=32,
+        gt=0,
+        description="Most threads running sync tool calls at once, for all agents of a runtime; "
+        "more calls wait (within their time limit). A call abandoned at its time limit keeps its "
+        "thread until the function returns.",
+    )
     run_timeout_s: float | None = Field(
         default=None, gt=0, description="Wall-clock limit of a whole run, in seconds (none)."
     )
@@ -414,8 +421,8 @@ class DefaultsSpec(_Spec):
     max_invalid_calls: int = Field(
         default=5,
         ge=0,
-        description="Invalid tool calls in a row (bad JSON, bad arguments, unknown tools) before "
-        "the run ends. 0: no limit.",
+        description="Invalid tool calls in a row (bad JSON, bad arguments, unknown tools, a tool "
+        "raising ToolRetry) before the run ends. 0: no limit.",
     )
 
 

@@ -84,21 +84,28 @@ class LaunchPlan:
         return shlex.join(shown)
 
 
-def plan_launch(config: Config, backend: str) -> LaunchPlan:
+def plan_launch(config: Config, backend: str, *, to_start: bool = True) -> LaunchPlan:
     """The launch plan of a declared backend (whatever its `launch` setting says).
 
+    Args:
+        config: the loaded agents.yaml.
+        backend: the backend's name.
+        to_start: the plan is for starting the server, so its base_url must be a local
+            http://…/v1 URL; False for a plan that is only probed, whatever the URL.
+
     Raises:
-        ConfigError: its base_url is not a local http://…/v1 URL, so nothing can be started.
+        ConfigError: `to_start`, and its base_url is not a local http://…/v1 URL, so nothing
+            can be started.
         KeyError: no such backend.
     """
     spec = config.spec.backends[backend]
     base_url = spec.base_url or ""
     problem = launch_problem(base_url)
-    if problem is not None:
+    if problem is not None and to_start:
         raise config.error(f"backends.{backend}.base_url", problem)
     parts = urlsplit(base_url)
     host = str(parts.hostname or "localhost")
-    port = parts.port or 80
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     values = {"{model}": spec.model, "{host}": host, "{port}": str(port)}
     if spec.launch_command is None:
         command = ["vllm", "serve", spec.model, "--host", host, "--port", str(port)]

@@ -25,6 +25,7 @@ __all__ = [
     "exited",
     "latest_line",
     "log_tail",
+    "not_started",
     "probe",
     "served_models",
     "taken",
@@ -137,6 +138,37 @@ def taken(plan: LaunchPlan, answer: Answer, *, own: bool = False) -> str:
     return (
         f"cannot start the model server of backend `{plan.backend}`: port {plan.port} is taken "
         f"by {what}. {fix}"
+    )
+
+
+def not_started(plan: LaunchPlan, answer: Answer, *, source: str, startable: bool) -> str:
+    """Why `agent-runtime up` of a backend with `launch: never` has no server to show, and what
+    to do (`source`: the agents.yaml; `startable`: `launch: auto` could start a server at the
+    backend's base_url)."""
+    never = (
+        f"`agent-runtime up` starts no server for backend `{plan.backend}`, whose `launch` is "
+        "`never` (the default)"
+    )
+    if answer.kind == "absent":
+        if startable:
+            return (
+                f"{never}, and nothing answers at {plan.base_url}. Set `launch: auto` for it in "
+                f"{source} to let agent-runtime start the server, or start it yourself: "
+                f"`{plan.shown_command}`."
+            )
+        return (
+            f"{never}, and nothing answers at {plan.base_url}. Start the server yourself: "
+            f"`{plan.shown_command}`."
+        )
+    served = ", ".join(repr(name) for name in answer.served) or "no model"
+    seen = {
+        "starting": f"{answer.detail}: still loading, or its engine has died",
+        "other_model": f"it serves {served}, not {plan.model!r}",
+        "unauthorized": f"it rejected the API key: {answer.detail}",
+    }.get(answer.kind, answer.detail)
+    return (
+        f"{never}, and the server at {plan.base_url} is not ready for it ({seen}). "
+        f"`agent-runtime doctor --backend {plan.backend}` says what to fix."
     )
 
 

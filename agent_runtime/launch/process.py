@@ -5,6 +5,7 @@ plan = plan_launch(config, "local")   # agent_runtime.launch.plan
 server = await ensure_server(plan)    # use the server that answers, else start one and wait
 ...
 await server.stop()                   # stops it only if it was started here
+answer = await probe_server(plan)     # what answers there now, starting nothing
 ```
 
 A server is *ready* when `GET /health` answers 200 and `GET /v1/models` lists the backend's
@@ -53,7 +54,7 @@ from agent_runtime.launch.probe import (
 if TYPE_CHECKING:
     import httpx2
 
-__all__ = ["LaunchProgress", "ManagedServer", "ensure_server"]
+__all__ = ["LaunchProgress", "ManagedServer", "ensure_server", "probe_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -215,12 +216,7 @@ async def ensure_server(
             not a server of this model; the server exited during start-up or was not ready
             within `startup_timeout_s` (both with the last lines of its log).
     """
-    import httpx2
-
-    headers = {"Authorization": f"Bearer {plan.api_key or 'EMPTY'}", **plan.headers}
-    async with httpx2.AsyncClient(
-        timeout=PROBE_TIMEOUT_S, headers=headers, trust_env=False
-    ) as http:
+    async with _probe_client(plan) as http:
         while True:
             answer = await probe(http, plan)
             if answer.kind == "ready":
@@ -242,6 +238,19 @@ async def ensure_server(
             if await _wait_ready(http, plan, None, progress):
                 return ManagedServer(plan)
             # That process stopped before its server was ready: start one here.
+
+
+async def probe_server(plan: LaunchPlan) -> Answer:
+    """What the backend's URL answers now (`ready`: its model is served); nothing is started."""
+    async with _probe_client(plan) as http:
+        return await probe(http, plan)
+
+
+def _probe_client(plan: LaunchPlan) -> httpx2.AsyncClient:
+    import httpx2
+
+    headers = {"Authorization": f"Bearer {plan.api_key or 'EMPTY'}", **plan.headers}
+    return httpx2.AsyncClient(timeout=PROBE_TIMEOUT_S, headers=headers, trust_env=False)
 
 
 async def _launch(

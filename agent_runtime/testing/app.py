@@ -264,6 +264,7 @@ class MockApp:
         record.function_calls = tuple(parsed.function_calls)
         record.function_outputs = tuple(parsed.function_outputs)
         record.tool_names = tuple(t.name for t in parsed.tools)
+        record.tool_parameters = {t.name: t.parameters for t in parsed.tools}
         if self._renderer is not None:
             tokens = self._renderer.render(parsed, self._server.profile)
             record.prompt_token_ids = tuple(tokens)

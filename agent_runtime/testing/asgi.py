@@ -79,7 +79,9 @@ async def send_json(send: Send, record: RecordedRequest, status: int, payload: A
 async def send_error(send: Send, record: RecordedRequest, error: VLLMHTTPError) -> None:
     """Answer with vLLM's error envelope for `error`, and keep its body on the record."""
     record.error = error.body()
-    await send_json(send, record, error.status, error.body())
+    headers = [*JSON_HEADERS, (b"x-should-retry", b"false")] if error.final else JSON_HEADERS
+    body = json.dumps(record.error).encode()
+    await send_response(send, record, error.status, body, headers)
 
 
 async def flush(send: Send, buffer: list[bytes]) -> None:

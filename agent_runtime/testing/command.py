@@ -68,10 +68,16 @@ def _arguments(_ctx: click.Context, _param: click.Parameter, value: str) -> dict
 @click.option(
     "--tool-loop",
     is_flag=True,
-    help="After the script, answer every call by calling --loop-tool --loop-steps times, "
-    "then answering (works for any number of concurrent runs).",
+    help="After the script, answer every call by calling --loop-tool --loop-steps times after "
+    "each user message, then answering (works for any number of concurrent runs).",
 )
-@click.option("--loop-tool", default="get_weather", show_default=True, help="Tool the loop calls.")
+@click.option(
+    "--loop-tool",
+    default="get_weather",
+    show_default=True,
+    help="Tool the loop calls; when a request does not offer it, the first tool it offers "
+    "(with arguments made up from its schema).",
+)
 @click.option(
     "--loop-steps",
     default=1,
@@ -84,7 +90,8 @@ def _arguments(_ctx: click.Context, _param: click.Parameter, value: str) -> dict
     default='{"city": "Tokyo"}',
     show_default=True,
     callback=_arguments,
-    help="JSON arguments of the loop's calls.",
+    help="JSON arguments of the loop's calls of --loop-tool (and of same-named parameters "
+    "of another tool).",
 )
 @click.option("--seed", type=int, default=None, help="Make generated ids repeatable.")
 def mock_command(

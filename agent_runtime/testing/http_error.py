@@ -37,14 +37,27 @@ _ROUTES = {
 
 
 class VLLMHTTPError(Exception):
-    """An error answer: HTTP `status` with `{"error": {"message", "type", "param", "code"}}`."""
+    """An error answer: HTTP `status` with `{"error": {"message", "type", "param", "code"}}`.
 
-    def __init__(self, status: int, message: str, *, type: str, param: str | None = None) -> None:
+    `final` marks an error that asking again cannot mend: the answer then carries
+    `x-should-retry: false`, which the `openai` client obeys instead of retrying a 5xx.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str,
+        param: str | None = None,
+        final: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.type = type
         self.param = param
+        self.final = final
 
     def body(self) -> dict[str, Any]:
         """The JSON body vLLM sends for this error (HTTP status equals `code`)."""

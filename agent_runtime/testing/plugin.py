@@ -7,8 +7,10 @@
 - The vLLM release the servers imitate: the newest by default; `--mock-vllm-version 0.22` or the
   ini option `agent_runtime_vllm_version = 0.22` sets it for a whole run (a marker's
   `vllm_version` or `profile` still wins), to run a suite against the release a team deploys.
-- Network guard: with `--block-network` or the ini option `agent_runtime_block_network = true`,
-  a test that connects (or resolves a name) outside loopback fails with `NetworkBlockedError`.
+- Network guard: with `--agent-runtime-block-network` or the ini option
+  `agent_runtime_block_network = true`, a test that connects (or resolves a name) outside
+  loopback fails with `NetworkBlockedError`. Every option is named after the project, so the
+  plugin sits beside others (pytest-recording has its own `--block-network`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class NetworkBlockedError(OSError):
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("agent-runtime")
     group.addoption(
-        "--block-network",
+        "--agent-runtime-block-network",
         action="store_true",
         default=None,
         help="fail any test that reaches a non-loopback address (agent-runtime)",
@@ -95,7 +97,7 @@ def _is_loopback(host: object) -> bool:
 def _agent_runtime_network_guard(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    option = request.config.getoption("--block-network")
+    option = request.config.getoption("--agent-runtime-block-network")
     enabled = option if option is not None else request.config.getini("agent_runtime_block_network")
     if not enabled or request.node.get_closest_marker("allow_network") is not None:
         return

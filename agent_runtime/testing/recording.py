@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -52,7 +53,9 @@ class RecordedRequest:
 
     `messages` is the conversation as vLLM's harmony conversion sees it (system and developer
     messages built from the request parameters first, then the converted input); `prompt` is the
-    rendered harmony prompt in harmony mode.
+    rendered harmony prompt in harmony mode. `tool_names` lists the function tools the request
+    offers, in order; `tool_parameters` maps each to the JSON Schema of its parameters (None when
+    it declares none).
     """
 
     index: int
@@ -68,6 +71,7 @@ class RecordedRequest:
     function_calls: tuple[FunctionCallRecord, ...] = ()
     function_outputs: tuple[FunctionOutputRecord, ...] = ()
     tool_names: tuple[str, ...] = ()
+    tool_parameters: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
     prompt: str | None = None
     prompt_token_ids: tuple[int, ...] | None = None
     prompt_tokens: int = 0

@@ -29,7 +29,10 @@ from agent_runtime.testing.script import Reply, ScriptEntry, as_entries
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["MockVLLM"]
+__all__ = ["SCRIPT_EXHAUSTED", "MockVLLM"]
+
+SCRIPT_EXHAUSTED = "ScriptExhaustedError"
+"""The error `type` of the answer to a model call that found the script used up."""
 
 
 class MockVLLM:
@@ -46,8 +49,9 @@ class MockVLLM:
     Args:
         script: replies, one per model call in order: `Reply` values, responder functions of the
             `RecordedRequest`, or the path of a YAML/JSON script file.
-        default: the reply (or responder) for calls after the script is used up; without it
-            such calls get a 500 error that says the script ran out.
+        default: the reply (or responder) for calls after the script is used up, e.g.
+            `ToolLoop()`; without it such calls get a 501 error (`ScriptExhaustedError`) that
+            says the script ran out, which clients do not retry.
         host: the address to bind; loopback only.
         port: the port to bind; 0 picks a free one.
         model: the model vLLM was started with (`root` in `GET /v1/models`).
@@ -254,7 +258,7 @@ class MockVLLM:
 
     def assert_script_consumed(self) -> None:
         """Fail unless every scripted reply was used and no call found the script empty."""
-        unserved = [r for r in self.model_requests if r.reply is None and r.status == 500]
+        unserved = [r for r in self.model_requests if _found_script_empty(r)]
         if self._entries or unserved:
             raise AssertionError(
                 f"mock script: {len(self._entries)} of {self._script_length} replies unused, "
@@ -273,16 +277,21 @@ class MockVLLM:
         """The reply to model request number `call`: the next script entry, else `default`.
 
         Raises:
-            VLLMHTTPError: a 500 when the script ran out or a responder failed.
+            VLLMHTTPError: a 501 when the script ran out (a status clients do not retry: asking
+                again cannot help), a 500 when a responder failed.
         """
         entry, index = self._next_entry()
         record.reply_index = index
         if entry is None:
+            length = self._script_length
             raise VLLMHTTPError(
-                500,
-                f"MockVLLM: no scripted reply left for model request {call} "
-                f"(the script had {self._script_length}). Add replies or pass default=.",
-                type="InternalServerError",
+                501,
+                f"MockVLLM: no scripted reply left for model request {call} (the script had "
+                f"{length} repl{'y' if length == 1 else 'ies'}). Add replies to the script, or "
+                "answer the calls after it with a tool loop: `agent-runtime mock --tool-loop`, "
+                "or `MockVLLM(default=ToolLoop())` in Python.",
+                type=SCRIPT_EXHAUSTED,
+                final=True,
             )
         if isinstance(entry, Reply):
             return entry
@@ -350,6 +359,11 @@ class MockVLLM:
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def _found_script_empty(record: RecordedRequest) -> bool:
+    error = record.error.get("error") if isinstance(record.error, dict) else None
+    return isinstance(error, dict) and error.get("type") == SCRIPT_EXHAUSTED
 
 
 def _reasoning_of(record: RecordedRequest) -> list[str]:

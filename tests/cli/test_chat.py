@@ -4,7 +4,6 @@ and Ctrl-C in the middle of a run."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -100,11 +99,10 @@ def test_terminal_chat_with_line_editing(mock: MockVLLM, tmp_path: Path) -> None
         Reply(reasoning="Write.", final="Sunny haiku"),
         Reply(final="Again sunny"),
     )
-    project = shutil.copytree(helpers.PROJECT, tmp_path / "project")  # the history goes there
     child = pexpect.spawn(
         sys.executable,
         [
-            *("-m", "agent_runtime", "chat", "-c", str(project / "agents.yaml")),
+            *("-m", "agent_runtime", "chat", "-c", str(PROJECT)),
             *("weather-haiku", "--session", "t"),
         ],
         env={
@@ -136,7 +134,9 @@ def test_terminal_chat_with_line_editing(mock: MockVLLM, tmp_path: Path) -> None
         child.close()
     assert child.exitstatus == 0
     assert mock.model_requests[2].user_texts == ["Weather in Tokyo?", "Weather in Tokyo?"]
-    assert "Weather in Tokyo?" in (project / ".agent-runtime" / "chat_history").read_text()
+    # The typed lines are kept beside the session store (STATE_DIR here), not in the project.
+    assert "Weather in Tokyo?" in (tmp_path / "state" / "chat_history").read_text()
+    assert not (helpers.PROJECT / ".agent-runtime").exists()
 
 
 def test_ctrl_c_cancels_the_running_tool_and_exits_130(mock: MockVLLM, tmp_path: Path) -> None:

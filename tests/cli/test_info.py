@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from agent_runtime.cli import cli
@@ -59,7 +60,45 @@ def test_validate_ok_and_json() -> None:
         "agents": 7,
         "tools": 9,
         "backends": 2,
+        "warnings": [],
     }
+
+
+@pytest.mark.parametrize(
+    ("url", "fixed"),
+    [
+        pytest.param("http://localhost:8000", "http://localhost:8000/v1", id="root"),
+        pytest.param("http://localhost:8000/", "http://localhost:8000/v1", id="root-slash"),
+        pytest.param("http://gpu:8000/vllm", "http://gpu:8000/vllm/v1", id="prefix"),
+    ],
+)
+def test_validate_warns_about_a_vllm_base_url_without_v1(
+    tmp_path: Path, url: str, fixed: str
+) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(
+        "version: 1\nbackends:\n"
+        f"  local: {{base_url: '{url}', model: m}}\n"
+        "  other: {kind: openai, base_url: 'https://api.example.com', model: m}\n"
+        "  fine: {base_url: 'http://localhost:8000/v1/', model: m}\n"
+        "agents:\n  a: {instructions: hi, backend: local}\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", "-c", str(path)])
+    assert result.exit_code == 0
+    assert result.stdout == f"{path}: OK (1 agent, 0 tools, 3 backends)\n"
+    message = f"{url!r} does not end in /v1, where vLLM serves its API; set it to {fixed}."
+    assert result.stderr == f"Warning: {path}: backends.local.base_url: {message}\n"
+    result = CliRunner().invoke(cli, ["validate", "-c", str(path), "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["warnings"] == [
+        {
+            "file": str(path),
+            "line": None,
+            "column": None,
+            "path": "backends.local.base_url",
+            "message": message,
+        }
+    ]
 
 
 BROKEN = """\

@@ -186,6 +186,32 @@ def test_run_server_error_exits_3(mock: MockVLLM) -> None:
     )
 
 
+@pytest.mark.parametrize("agent", ["weather-haiku", "chat-haiku"], ids=["responses", "chat"])
+@pytest.mark.parametrize("slash", ["", "/"], ids=["bare", "slash"])
+def test_run_says_how_to_fix_a_base_url_without_v1(agent: str, slash: str) -> None:
+    with MockVLLM() as mock:
+        url = mock.root_url + slash
+        result = CliRunner().invoke(
+            cli, ["run", "-c", str(PROJECT), agent, "hi"], env={"MOCK_URL": url}
+        )
+    assert result.exit_code == 3
+    backend = "mock" if agent == "weather-haiku" else "chat"
+    assert result.output == (
+        f"Error: the model server of backend `{backend}` at {url} answered 404: Not Found. "
+        f"Set the backend's `base_url:` to {mock.url} (vLLM serves the API under /v1)\n"
+    )
+
+
+def test_run_404_under_v1_is_the_servers_own(mock: MockVLLM) -> None:
+    mock.add(fault(status=404, message="The model `x` does not exist."))
+    result = run_cli(mock, "weather-haiku", "hi")
+    assert result.exit_code == 3
+    assert result.output == (
+        f"Error: the model server of backend `mock` at {mock.url} answered 404: The model `x` "
+        "does not exist.\n"
+    )
+
+
 def test_run_max_turns_exits_4(mock: MockVLLM) -> None:
     mock.add(*[Reply(calls=[call("add", a=1, b=2)]) for _ in range(2)])
     result = run_cli(mock, "toolbox", "loop", "--max-turns", "2")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import re
 import shlex
@@ -28,6 +29,7 @@ from agent_runtime.launch import LaunchProgress, plan_launch
 from agent_runtime.testing import MockVLLM
 from tests.launch.helpers import (
     MOCK,
+    MODEL,
     backend_yaml,
     free_port,
     port_is_free,
@@ -186,18 +188,78 @@ def test_up_usage_errors(
     assert result.stderr == f"Error: {message}\n"
 
 
-def test_up_of_a_remote_backend(tmp_path: Path) -> None:
+def never_project(tmp_path: Path, base_url: str, model: str = MODEL) -> Path:
+    """A project whose one backend has the default `launch: never`, and a launch command that
+    would leave a log if it were ever started."""
     config = tmp_path / "agents.yaml"
     config.write_text(
-        "version: 1\nbackends:\n  far: {base_url: 'http://gpu-box:8000/v1', model: m}\n"
+        "version: 1\nbackends:\n  local:\n"
+        f"    base_url: {base_url}\n    model: {model}\n"
+        f"    launch_command: {json.dumps(python('print(1)'))}\n"
+        "agents:\n  a: {instructions: hi}\n"
+    )
+    return config
+
+
+def test_up_of_a_launch_never_backend_starts_nothing(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    config = never_project(tmp_path, url)
+    result = invoke("up", "-c", str(config))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "Error: `agent-runtime up` starts no server for backend `local`, whose `launch` is "
+        f"`never` (the default), and nothing answers at {url}. Set `launch: auto` for it in "
+        f"{config} to let agent-runtime start the server, or start it yourself: "
+        f"`{shlex.join(python('print(1)'))}`.\n"
+    )
+    assert not (tmp_path / ".agent-runtime").exists()  # no log: nothing was started
+
+
+def test_up_of_a_launch_never_backend_that_cannot_be_started_here(tmp_path: Path) -> None:
+    url = f"https://127.0.0.1:{free_port()}/v1"  # launch: auto needs http://
+    config = never_project(tmp_path, url)
+    result = invoke("up", "-c", str(config))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: `agent-runtime up` starts no server for backend `local`, whose `launch` is "
+        f"`never` (the default), and nothing answers at {url}. Start the server yourself: "
+        f"`{shlex.join(python('print(1)'))}`.\n"
+    )
+
+
+def test_up_of_a_launch_never_backend_shows_its_running_server(tmp_path: Path) -> None:
+    with MockVLLM() as mock:
+        config = never_project(tmp_path, mock.url)
+        result = invoke("up", "-c", str(config))
+        assert result.exit_code == 0
+        assert result.stdout == f"{mock.url}\n"
+        assert result.stderr == (
+            f"A server is already running at {mock.url} for backend `local` (not started "
+            "here); leaving it as it is.\n"
+        )
+        config = never_project(tmp_path, mock.url, model="openai/gpt-oss-120b")
+        result = invoke("up", "-c", str(config))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: `agent-runtime up` starts no server for backend `local`, whose `launch` is "
+        f"`never` (the default), and the server at {mock.url} is not ready for it (it serves "
+        f"'{MODEL}', not 'openai/gpt-oss-120b'). `agent-runtime doctor --backend local` says "
+        "what to fix.\n"
+    )
+
+
+def test_up_of_an_in_process_backend(tmp_path: Path) -> None:
+    config = tmp_path / "agents.yaml"
+    config.write_text(
+        "version: 1\nbackends:\n  gpu: {kind: vllm-embedded, model: m}\n"
         "agents:\n  a: {instructions: hi}\n"
     )
     result = invoke("up", "-c", str(config))
     assert result.exit_code == 2
     assert result.stderr == (
-        f"Error: {config}: backends.far.base_url: launch: auto starts the server on this "
-        "machine, but the host of base_url 'gpu-box' is not local; use localhost, 127.0.0.1 "
-        "or 0.0.0.0, or set `launch: never` and start the server yourself.\n"
+        "Error: backend `gpu` runs vLLM in the agent's own process (kind vllm-embedded): there "
+        "is no server to start\n"
     )
 
 

@@ -135,3 +135,20 @@ def test_plan_of_a_remote_backend_is_a_config_error(tmp_path: Path) -> None:
         "the host of base_url 'gpu-box' is not local; use localhost, 127.0.0.1 or 0.0.0.0, or "
         "set `launch: never` and start the server yourself."
     )
+
+
+@pytest.mark.parametrize(
+    ("base_url", "root_url", "port"),
+    [
+        pytest.param("http://gpu-box:8000/v1", "http://gpu-box:8000", 8000, id="remote"),
+        pytest.param("https://gpu-box/v1/", "https://gpu-box", 443, id="https"),
+        pytest.param("http://localhost/vllm", "http://localhost/vllm", 80, id="no-v1"),
+    ],
+)
+def test_a_plan_only_to_probe_takes_any_url(base_url: str, root_url: str, port: int) -> None:
+    config = parse_config(
+        f"version: 1\nbackends:\n  far: {{base_url: '{base_url}', model: m}}\n"
+        "agents:\n  a: {instructions: hi}\n"
+    )
+    plan = plan_launch(config, "far", to_start=False)
+    assert (plan.base_url, plan.root_url, plan.port) == (base_url.rstrip("/"), root_url, port)

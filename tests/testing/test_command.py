@@ -87,6 +87,21 @@ def test_tool_loop_and_sigterm() -> None:
         assert process.returncode == 0
 
 
+def test_doctor_passes_against_a_bare_tool_loop(tmp_path: Path) -> None:
+    config = tmp_path / "agents.yaml"
+    config.write_text(
+        "version: 1\n"
+        "backends:\n  local: {base_url: 'http://127.0.0.1:9/v1', model: openai/gpt-oss-20b}\n"
+        "agents:\n  a: {instructions: Hi., backend: local}\n"
+    )
+    with mock_process("--tool-loop") as (_, url):
+        result = CliRunner().invoke(cli, ["doctor", "-c", str(config), "--base-url", url])
+    assert result.exit_code == 0, result.output
+    assert "✓ responses tool call — function_call get_time({})\n" in result.output
+    assert "✓ chat tool call — tool_calls get_time({})\n" in result.output
+    assert result.output.endswith("All 7 checks passed.\n")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

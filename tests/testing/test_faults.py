@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -11,6 +12,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
+from agent_runtime import BackendError, Runtime
 from agent_runtime.testing import (
     Fault,
     MockVLLM,
@@ -185,17 +187,62 @@ async def test_delay_fault_sees_the_client_disconnect() -> None:
     assert mock.model_requests[0].status is None
 
 
-def test_script_exhausted_is_a_clear_500() -> None:
+EXHAUSTED = (
+    "MockVLLM: no scripted reply left for model request 1 (the script had 1 reply). Add "
+    "replies to the script, or answer the calls after it with a tool loop: `agent-runtime mock "
+    "--tool-loop`, or `MockVLLM(default=ToolLoop())` in Python."
+)
+
+
+def test_script_exhausted_is_a_clear_501_not_to_be_retried() -> None:
     with MockVLLM([Reply(final="only one")]) as mock:
         post(mock, {"input": "x"})
         response = post(mock, {"input": "x"})
-        assert response.status_code == 500
-        assert response.json()["error"]["message"] == (
-            "MockVLLM: no scripted reply left for model request 1 (the script had 1). "
-            "Add replies or pass default=."
-        )
+        assert response.status_code == 501
+        assert response.headers["x-should-retry"] == "false"
+        assert response.json() == {
+            "error": {
+                "message": EXHAUSTED,
+                "type": "ScriptExhaustedError",
+                "param": None,
+                "code": 501,
+            }
+        }
         with pytest.raises(AssertionError, match="1 model call"):
             mock.assert_script_consumed()
+
+
+def test_the_openai_client_does_not_retry_an_exhausted_script() -> None:
+    with (
+        MockVLLM([Reply(final="only one")]) as mock,
+        OpenAI(base_url=mock.url, api_key="EMPTY", max_retries=2) as client,
+    ):
+        client.responses.create(model="openai/gpt-oss-20b", input="x")
+        with pytest.raises(openai.InternalServerError, match="no scripted reply left"):
+            client.responses.create(model="openai/gpt-oss-20b", input="x")
+    assert [r.status for r in mock.model_requests] == [200, 501]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["run", "stream"])
+async def test_the_runtime_does_not_retry_an_exhausted_script(tmp_path: Path, stream: bool) -> None:
+    config = tmp_path / "agents.yaml"
+    async with MockVLLM([Reply(final="only one")]) as mock:
+        config.write_text(
+            "version: 1\n"
+            f"backends:\n  local: {{base_url: '{mock.url}', model: openai/gpt-oss-20b, "
+            "max_retries: 2}\n"
+            "agents:\n  a: {instructions: Hi., backend: local}\n"
+        )
+        async with Runtime.from_yaml(config, trace_path=tmp_path / "trace.jsonl") as runtime:
+            assert (await runtime.run("a", "first")).final_output == "only one"
+            with pytest.raises(BackendError) as error:
+                if stream:
+                    async for _ in runtime.stream("a", "second"):
+                        pass
+                else:
+                    await runtime.run("a", "second")
+    assert [r.status for r in mock.model_requests] == [200, 501]
+    assert str(error.value).endswith(f"answered 501: {EXHAUSTED}")
 
 
 def test_unused_replies_fail_assert_script_consumed() -> None:

@@ -153,8 +153,27 @@ def test_network_guard_from_ini(pytester: pytest.Pytester) -> None:
 
 
 def test_network_guard_from_the_command_line(pytester: pytest.Pytester) -> None:
-    result = run(pytester, GUARDED, "--block-network", "-k", "reaches_out or allowed")
+    result = run(pytester, GUARDED, "--agent-runtime-block-network", "-k", "reaches_out or allowed")
     result.assert_outcomes(passed=1, failed=1, deselected=2)
+
+
+def test_options_sit_beside_another_plugins_block_network(pytester: pytest.Pytester) -> None:
+    # pytest-recording registers `--block-network` of its own; a conftest stands in for it.
+    pytester.makeconftest(
+        """
+        def pytest_addoption(parser):
+            group = parser.getgroup("recording")
+            group.addoption("--block-network", action="store_true", help="another plugin's")
+        """
+    )
+    other = """
+def test_recording_plugins_option(request) -> None:
+    assert request.config.getoption("--block-network") is True
+"""
+    args = ("--block-network", "--agent-runtime-block-network", "-k", "reaches_out or recording")
+    result = run(pytester, GUARDED + other, *args)
+    result.assert_outcomes(passed=1, failed=1, deselected=3)
+    result.stdout.fnmatch_lines(["*NetworkBlockedError: *tried to reach '10.255.255.1'*"])
 
 
 def test_network_guard_is_off_by_default(pytester: pytest.Pytester) -> None:
