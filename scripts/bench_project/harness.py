@@ -499,7 +499,8 @@ async def capture() -> Captured:
             )
             async with runtime:
                 await runtime.run("weather-haiku", PROMPT)
-                await runtime.run("long-loop", LONG_PROMPT)  # the loop's tool is get_weather
+                # The tool loop calls the first tool offered: one read_page call, then answers.
+                await runtime.run("long-loop", LONG_PROMPT)
                 async for _ in runtime.stream("weather-haiku", PROMPT):
                     pass
                 async for _ in runtime.stream("plain", PROMPT):
@@ -509,13 +510,13 @@ async def capture() -> Captured:
             headers = {
                 k: v for k, v in mock.model_requests[0].headers.items() if k.lower() not in skip
             }
-    if len(bodies) != 6:
-        raise RuntimeError(f"captured {len(bodies)} model requests, expected 6")
+    if len(bodies) != 7:
+        raise RuntimeError(f"captured {len(bodies)} model requests, expected 7")
     return Captured(
         weather=(bodies[0], bodies[1]),
         long_first=bodies[2],
-        weather_stream=(bodies[3], bodies[4]),
-        plain_stream=bodies[5],
+        weather_stream=(bodies[4], bodies[5]),
+        plain_stream=bodies[6],
         headers=headers,
     )
 
