@@ -6,11 +6,13 @@ import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from agent_runtime.backends import Backend, EmbeddedBackend
 from agent_runtime.config import Config, ModelSettingsSpec
 from agent_runtime.config.checks import handoff_tool_name
+from agent_runtime.config.imports import import_type
+from agent_runtime.errors import ToolResolutionError
 from agent_runtime.text import json_problem
 from agent_runtime.tools import ToolThreads, build_function_tool
 from agent_runtime.tracing import current_trace, in_nested_run
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from agents import Agent, FunctionTool, ModelSettings, RunConfig, RunHooks
     from agents.agent_output import AgentOutputSchemaBase
 
-__all__ = ["BuiltAgents", "build_agents", "model_settings"]
+__all__ = ["BuiltAgents", "InvalidAnswer", "build_agents", "model_settings", "output_type"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,14 +48,89 @@ def model_settings(spec: ModelSettingsSpec, *, chat: bool) -> ModelSettings:
     return settings
 
 
-def _output_schema(name: str, schema: Mapping[str, Any]) -> AgentOutputSchemaBase:
+class InvalidAnswer(Exception):
+    """Why an agent's final answer does not fit its `output_schema`: the cause of the SDK's
+    `ModelBehaviorError`, read by the runtime to send the problems back to the model.
+
+    Attributes:
+        agent: the agent that answered.
+        answer: the answer's text.
+        problems: what is wrong with it, for the model and for the error.
+    """
+
+    def __init__(self, agent: str, answer: str, problems: str) -> None:
+        super().__init__(problems)
+        self.agent = agent
+        self.answer = answer
+        self.problems = problems
+
+
+def output_type(
+    name: str, declared: Mapping[str, Any] | str, config: Config
+) -> AgentOutputSchemaBase:
+    """The SDK output schema of agent `name`: a JSON Schema checked with jsonschema, or a
+    Python type (imported when loading) checked with pydantic."""
+    if isinstance(declared, str):
+        found = config.output_types.get(name)
+        if found is None:  # a config loaded without imports
+            try:
+                found = import_type(declared, config.base_dir)
+            except ToolResolutionError as exc:
+                raise config.error(f"agents.{name}.output_schema", str(exc)) from exc
+        return _typed_output(name, found)
+    return _json_schema_output(name, declared)
+
+
+def _json_schema_output(name: str, schema: Mapping[str, Any]) -> AgentOutputSchemaBase:
     import jsonschema
-    from agents import ModelBehaviorError
-    from agents.agent_output import AgentOutputSchemaBase
 
     validator = jsonschema.Draft202012Validator(dict(schema))
 
-    class JsonSchemaOutput(AgentOutputSchemaBase):
+    def validate(answer: str) -> Any:
+        value = _parsed(name, answer)
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+        if errors:
+            _reject(
+                name,
+                answer,
+                "; ".join(
+                    f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
+                    for e in errors[:5]
+                ),
+            )
+        return value
+
+    return _output_schema(name, dict(schema), validate)
+
+
+def _typed_output(name: str, output: type[Any]) -> AgentOutputSchemaBase:
+    from pydantic import TypeAdapter, ValidationError
+
+    adapter: TypeAdapter[Any] = TypeAdapter(output)
+
+    def validate(answer: str) -> Any:
+        value = _parsed(name, answer)
+        try:
+            return adapter.validate_python(value)
+        except ValidationError as exc:
+            _reject(
+                name,
+                answer,
+                "; ".join(
+                    f"{'/'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+                    for e in exc.errors(include_url=False)[:5]
+                ),
+            )
+
+    return _output_schema(name, adapter.json_schema(), validate)
+
+
+def _output_schema(
+    name: str, schema: dict[str, Any], validate: Callable[[str], Any]
+) -> AgentOutputSchemaBase:
+    from agents.agent_output import AgentOutputSchemaBase
+
+    class OutputSchema(AgentOutputSchemaBase):
         """The final answer must be JSON matching the agent's `output_schema`."""
 
         def is_plain_text(self) -> bool:
@@ -69,25 +146,32 @@ def _output_schema(name: str, schema: Mapping[str, Any]) -> AgentOutputSchemaBas
             return False
 
         def validate_json(self, json_str: str) -> Any:
-            try:
-                value = json.loads(json_str)
-            except json.JSONDecodeError as exc:
-                raise ModelBehaviorError(
-                    f"the final answer of `{name}` is not JSON ({json_problem(exc)}), but the "
-                    "agent has an output_schema"
-                ) from None
-            errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
-            if errors:
-                details = "; ".join(
-                    f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}"
-                    for e in errors[:5]
-                )
-                raise ModelBehaviorError(
-                    f"the final answer of `{name}` does not match its output_schema: {details}"
-                )
-            return value
+            return validate(json_str)
 
-    return JsonSchemaOutput()
+    return OutputSchema()
+
+
+def _parsed(name: str, answer: str) -> Any:
+    """The answer as JSON (`ModelBehaviorError` when it is not)."""
+    from agents import ModelBehaviorError
+
+    try:
+        return json.loads(answer)
+    except json.JSONDecodeError as exc:
+        problem = json_problem(exc)
+        raise ModelBehaviorError(
+            f"the final answer of `{name}` is not JSON ({problem}), but the agent has an "
+            "output_schema"
+        ) from InvalidAnswer(name, answer, f"it is not JSON ({problem})")
+
+
+def _reject(name: str, answer: str, problems: str) -> NoReturn:
+    """Raise the SDK's `ModelBehaviorError` for an answer that does not match the schema."""
+    from agents import ModelBehaviorError
+
+    raise ModelBehaviorError(
+        f"the final answer of `{name}` does not match its output_schema: {problems}"
+    ) from InvalidAnswer(name, answer, problems)
 
 
 def build_agents(
@@ -139,7 +223,7 @@ def build_agents(
             ),
             tools=[tools[key] for key in agent_spec.tools],
             output_type=(
-                _output_schema(name, agent_spec.output_schema)
+                output_type(name, agent_spec.output_schema, config)
                 if agent_spec.output_schema is not None
                 else None
             ),

@@ -107,8 +107,8 @@ class RunResult:
     """The outcome of a finished run.
 
     Attributes:
-        final_output: the final answer: text, or the parsed JSON value for agents with an
-            `output_schema`.
+        final_output: the final answer: text; for agents with an `output_schema`, the parsed
+            JSON value (a JSON Schema) or an instance of the type it names.
         items: reasoning, tool calls, tool results, messages and handoffs, in order.
         usage: token usage summed over the run's model calls.
         turns: how many model calls the run made.
@@ -124,11 +124,14 @@ class RunResult:
     agent: str
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: `final_output`, `items`, `usage`, `turns`, `trace_id`, `agent`."""
+        """A JSON-ready dict: `final_output` (a typed output as its JSON value), `items`,
+        `usage`, `turns`, `trace_id`, `agent`."""
+        from pydantic_core import to_jsonable_python
+
         usage = dataclasses.asdict(self.usage)
         usage["total_tokens"] = self.usage.total_tokens
         return {
-            "final_output": self.final_output,
+            "final_output": to_jsonable_python(self.final_output, fallback=str),
             "items": [dataclasses.asdict(item) for item in self.items],
             "usage": usage,
             "turns": self.turns,

@@ -43,6 +43,7 @@ from agent_runtime.results import (
     RunFinished,
     RunResult,
     TextDelta,
+    Usage,
     run_item,
     run_result,
 )
@@ -310,7 +311,7 @@ class Runtime:
             current_trace.reset(token)
 
     async def _finish(self, run: _Run, result: Any) -> RunResult:
-        outcome = run_result(result, trace_id=run.trace.trace_id)
+        outcome = _with_earlier(run_result(result, trace_id=run.trace.trace_id), run.earlier)
         try:
             if run.session:
                 await self._sessions.append(run.session, result.to_input_list()[len(run.history) :])
@@ -365,14 +366,20 @@ class Runtime:
         async with self._session_turn(session):
             run = await self._begin(agent, input, session)
             async with self._running(run), asyncio.timeout_at(run.deadline):
-                result = await Runner.run(
-                    run.sdk_agent,
-                    [*run.history, *run.new_items],
-                    context=options.context,
-                    max_turns=options.max_turns,
-                    run_config=self._run_config(options),
-                    hooks=self._hooks,
-                )
+                while True:
+                    try:
+                        result = await Runner.run(
+                            run.sdk_agent,
+                            [*run.history, *run.new_items],
+                            context=options.context,
+                            max_turns=options.max_turns - run.turns_used,
+                            run_config=self._run_config(options),
+                            hooks=self._hooks,
+                        )
+                        break
+                    except Exception as exc:
+                        if self._retry_answer(run, exc, options.max_turns) is None:
+                            raise
             return await self._finish(run, result)
 
     async def stream(
@@ -446,21 +453,29 @@ class Runtime:
             async with self._session_turn(session):
                 run = await self._begin(agent, input, session)
                 async with self._running(run):
-                    streamed = Runner.run_streamed(
-                        run.sdk_agent,
-                        [*run.history, *run.new_items],
-                        context=options.context,
-                        max_turns=options.max_turns,
-                        run_config=self._run_config(options),
-                        hooks=self._hooks,
-                    )
-                    run.streamed = streamed
-                    events = cast(AsyncGenerator[Any, None], streamed.stream_events())
-                    try:
-                        async with asyncio.timeout_at(run.deadline):
-                            await _relay(events, agent, emit)
-                    finally:
-                        await _stop(streamed, events)
+                    while True:
+                        streamed = Runner.run_streamed(
+                            run.sdk_agent,
+                            [*run.history, *run.new_items],
+                            context=options.context,
+                            max_turns=options.max_turns - run.turns_used,
+                            run_config=self._run_config(options),
+                            hooks=self._hooks,
+                        )
+                        run.streamed = streamed
+                        events = cast(AsyncGenerator[Any, None], streamed.stream_events())
+                        try:
+                            try:
+                                async with asyncio.timeout_at(run.deadline):
+                                    await _relay(events, run.sdk_agent.name, emit)
+                            finally:
+                                await _stop(streamed, events)
+                            break
+                        except Exception as exc:
+                            retrying = self._retry_answer(run, exc, options.max_turns)
+                            if retrying is None:
+                                raise
+                            emit(retrying)
                 result = await self._finish(run, streamed)
         except Exception as exc:  # raised where the stream is read
             emit(_Failed(exc))
@@ -495,6 +510,64 @@ class Runtime:
                 await self._release_clients()
 
         return asyncio.run(run_then_release())
+
+    def _retry_answer(self, run: _Run, exc: Exception, max_turns: int) -> Retrying | None:
+        """Prepare the next attempt of a run whose final answer broke the answering agent's
+        `output_schema`: the answer and what is wrong with it go back to the model. None when
+        `exc` is another failure.
+
+        Raises:
+            RunError: the agent's `output_retries` are used up.
+            RunLimitError: no turn is left for another answer.
+        """
+        from agents import ModelBehaviorError
+
+        from agent_runtime.builder import InvalidAnswer
+
+        invalid = exc.__cause__
+        details = getattr(exc, "run_data", None)
+        if not (isinstance(exc, ModelBehaviorError) and isinstance(invalid, InvalidAnswer)):
+            return None
+        if details is None:
+            return None
+        allowed = self.config.output_retries_of(invalid.agent)
+        run.turns_used += len(details.raw_responses) + 1
+        if run.answer_retries >= allowed:
+            raise RunError(
+                f"agent `{invalid.agent}` answered {run.answer_retries + 1} time(s) without "
+                f"matching its output_schema (output_retries={allowed}); last: "
+                f"{invalid.problems}. Raise `output_retries` for the agent in agents.yaml, or "
+                "say in its instructions what the answer must look like."
+            ) from exc
+        if run.turns_used >= max_turns:
+            raise RunLimitError(
+                f"agent `{invalid.agent}` used all its turns (max_turns={max_turns}) without a "
+                f"final answer that matches its output_schema; last: {invalid.problems}. Raise "
+                "`max_turns` for the agent in agents.yaml, or pass --max-turns."
+            ) from exc
+        run.answer_retries += 1
+        run.earlier.append(details)
+        run.new_items = [
+            *run.new_items,
+            *input_items(details.new_items),
+            {"role": "assistant", "content": invalid.answer},
+            {"role": "user", "content": _retry_request(invalid.problems)},
+        ]
+        run.sdk_agent = details.last_agent
+        run.streamed = None
+        run.trace.record(
+            "output_retry",
+            agent=invalid.agent,
+            attempt=run.answer_retries,
+            output_retries=allowed,
+            answer=run.trace.sensitive(invalid.answer),
+            problems=run.trace.sensitive(invalid.problems),
+        )
+        return Retrying(
+            agent=invalid.agent,
+            attempt=run.answer_retries,
+            cause=f"the answer does not match the output_schema: {invalid.problems}",
+        )
 
     def _translate(self, exc: Exception, run: _Run) -> AgentRuntimeError:
         import openai
@@ -783,13 +856,53 @@ async def _stop(streamed: Any, events: AsyncGenerator[Any, None]) -> None:
 
 
 def _record_end(trace: RunTrace, outcome: RunResult) -> None:
+    from pydantic_core import to_jsonable_python
+
     trace.record(
         "run_end",
         agent=outcome.agent,
         outcome="completed",
         turns=outcome.turns,
         usage=dataclasses.asdict(outcome.usage),
-        final_output=trace.sensitive(outcome.final_output),
+        final_output=trace.sensitive(to_jsonable_python(outcome.final_output, fallback=str)),
+    )
+
+
+def _retry_request(problems: str) -> str:
+    """What the model is told when its final answer broke the agent's `output_schema`."""
+    return (
+        f"Your answer does not match the required output schema: {problems}. Answer again "
+        "with only the corrected JSON, matching the schema."
+    )
+
+
+def _with_earlier(outcome: RunResult, earlier: Sequence[Any]) -> RunResult:
+    """The result of a run's last attempt with the turns, usage and items of the attempts
+    whose answers broke the `output_schema` (the SDK's error details of each) put in."""
+    if not earlier:
+        return outcome
+    names: dict[str, str] = {}
+    items = [
+        converted
+        for details in earlier
+        for item in details.new_items
+        if (converted := run_item(item, names)) is not None
+    ]
+    usage = outcome.usage
+    for details in earlier:
+        used = details.context_wrapper.usage
+        usage = Usage(
+            requests=usage.requests + used.requests,
+            input_tokens=usage.input_tokens + used.input_tokens,
+            output_tokens=usage.output_tokens + used.output_tokens,
+            reasoning_tokens=usage.reasoning_tokens + used.output_tokens_details.reasoning_tokens,
+            cached_tokens=usage.cached_tokens + used.input_tokens_details.cached_tokens,
+        )
+    return dataclasses.replace(
+        outcome,
+        items=(*items, *outcome.items),
+        usage=usage,
+        turns=outcome.turns + sum(len(details.raw_responses) + 1 for details in earlier),
     )
 
 
@@ -836,6 +949,12 @@ class _Run:
     deadline: float | None
     streamed: Any = None
     """The SDK's streamed result, for a streamed run (its items so far)."""
+    answer_retries: int = 0
+    """Final answers that broke the `output_schema` and were sent back to the model."""
+    turns_used: int = 0
+    """Model calls made by the attempts before the current one."""
+    earlier: list[Any] = dataclasses.field(default_factory=list)
+    """The SDK's error details of those attempts."""
 
     def past_deadline(self) -> bool:
         return self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 from agents import ModelBehaviorError, ModelSettings, RunConfig, Runner
+from agents.agent_output import AgentOutputSchemaBase
 from agents.tool_context import ToolContext
 from openai.types.shared import Reasoning
+from pydantic import BaseModel, Field
 
 from agent_runtime import ConfigError, RunError, Runtime
 from agent_runtime.backends import create_backend
-from agent_runtime.builder import BuiltAgents, build_agents, model_settings
+from agent_runtime.builder import BuiltAgents, InvalidAnswer, build_agents, model_settings
 from agent_runtime.config import ModelSettingsSpec, parse_config
 from agent_runtime.testing import MockVLLM, Reply, call
 from agent_runtime.tracing import in_nested_run
@@ -356,6 +358,58 @@ def test_an_answer_that_breaks_the_output_schema(output: Any, answer: str, messa
     with pytest.raises(ModelBehaviorError) as error:
         output.validate_json(answer)
     assert str(error.value) == message
+    invalid = error.value.__cause__
+    assert isinstance(invalid, InvalidAnswer)
+    assert (invalid.agent, invalid.answer) == ("ex", answer)
+    assert message.endswith(invalid.problems) or invalid.problems.startswith("it is not JSON (")
+
+
+class Order(BaseModel):
+    """A typed output."""
+
+    item: str
+    count: int = Field(gt=0)
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        pytest.param(
+            "Two pens.",
+            "the final answer of `typed` is not JSON (Expecting value at line 1 column 1), but "
+            "the agent has an output_schema",
+            id="prose",
+        ),
+        pytest.param(
+            '{"item": "pen", "count": 0, "colour": "red"}',
+            "the final answer of `typed` does not match its output_schema: count: Input should "
+            "be greater than 0",
+            id="constraint",
+        ),
+        pytest.param(
+            "[1]",
+            "the final answer of `typed` does not match its output_schema: (root): Input "
+            "should be a valid dictionary or instance of Order",
+            id="root",
+        ),
+    ],
+)
+async def test_a_typed_output(answer: str, message: str) -> None:
+    async with built(
+        "agents:\n  typed: {output_schema: 'tests.test_builder:Order', output_retries: 0}\n"
+    ) as result:
+        output = result.agents["typed"].output_type
+    assert isinstance(output, AgentOutputSchemaBase)
+    assert (output.name(), output.is_plain_text(), output.is_strict_json_schema()) == (
+        "typed_output",
+        False,
+        False,
+    )
+    assert output.json_schema() == Order.model_json_schema()
+    assert output.validate_json('{"item": "pen", "count": 2}') == Order(item="pen", count=2)
+    with pytest.raises(ModelBehaviorError) as error:
+        output.validate_json(answer)
+    assert str(error.value) == message
 
 
 @pytest.fixture
@@ -379,12 +433,14 @@ async def test_structured_output(mock: MockVLLM, runtime: Runtime) -> None:
 
 
 async def test_structured_output_that_breaks_the_schema(mock: MockVLLM, runtime: Runtime) -> None:
-    mock.add(Reply(final='{"city": "Tokyo"}'))
+    mock.add(Reply(final='{"city": "Tokyo"}'), Reply(final='{"city": "Tokyo"}'))
     with pytest.raises(RunError) as error:
         await runtime.run("extractor", "Tokyo")
     assert str(error.value) == (
-        "agent `extractor` failed: the final answer of `extractor` does not match its "
-        "output_schema: (root): 'temperature_c' is a required property"
+        "agent `extractor` answered 2 time(s) without matching its output_schema "
+        "(output_retries=1); last: (root): 'temperature_c' is a required property. Raise "
+        "`output_retries` for the agent in agents.yaml, or say in its instructions what the "
+        "answer must look like."
     )
 
 

@@ -38,10 +38,18 @@ def shorten(text: str, limit: int = 160) -> str:
 
 
 def format_output(value: Any) -> str:
-    """The final output as text: strings as they are, structured answers as indented JSON."""
+    """The final output as text: strings as they are, structured answers (typed ones too) as
+    indented JSON."""
     if isinstance(value, str):
         return value
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    return json.dumps(_jsonable(value), indent=2, ensure_ascii=False)
+
+
+def _jsonable(value: Any) -> Any:
+    """A structured answer as plain JSON values (a pydantic model or a dataclass as its fields)."""
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value, fallback=str)
 
 
 class TerminalRenderer:
@@ -111,14 +119,14 @@ class TerminalRenderer:
         elif isinstance(event, Retrying):
             self._close_stream()
             self.console.print(
-                f"[yellow]↻ the answer broke off ({event.cause}); asking again[/yellow]",
+                f"[yellow]↻ asking again: {event.cause}[/yellow]",
                 highlight=False,
             )
             self.waiting()
         elif isinstance(event, RunFinished):
             self._close_stream()
             if not isinstance(event.result.final_output, str):
-                self.console.print_json(json.dumps(event.result.final_output))
+                self.console.print_json(json.dumps(_jsonable(event.result.final_output)))
 
     def close(self) -> None:
         """Stop the spinner and end the current line."""

@@ -16,12 +16,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agent_runtime.config.document import Document, Loc, format_loc
-from agent_runtime.config.imports import import_function
-from agent_runtime.config.schema import TOOL_NAME
+from agent_runtime.config.imports import import_function, import_type
+from agent_runtime.config.schema import REFERENCE, TOOL_NAME
 from agent_runtime.errors import ToolResolutionError
 from agent_runtime.text import did_you_mean, unknown
 
-__all__ = ["check_agents", "check_tools", "handoff_tool_name", "signature_problem"]
+__all__ = [
+    "check_agents",
+    "check_output_types",
+    "check_tools",
+    "handoff_tool_name",
+    "signature_problem",
+]
 
 
 def check_tools(
@@ -66,6 +72,28 @@ def check_tools(
             else:
                 doc.report((*loc, "function"), _bad_tool_name(own_name, " (the function's name)"))
     return functions, names
+
+
+def check_output_types(
+    doc: Document, data: dict[str, Any], base_dir: Path, *, load: bool = True
+) -> dict[str, type[Any]]:
+    """Import the output type of every agent whose `output_schema` names one
+    (`package.module:Type`); agent name -> the type. With `load=False` nothing is imported."""
+    types: dict[str, type[Any]] = {}
+    if not load:
+        return types
+    for name, agent in _entries(data.get("agents")):
+        reference = agent.get("output_schema")
+        loc: Loc = ("agents", name, "output_schema")
+        if not isinstance(reference, str) or not REFERENCE.fullmatch(reference):
+            continue  # a JSON Schema, or a malformed reference the schema reports
+        if doc.is_tainted(loc):
+            continue
+        try:
+            types[name] = import_type(reference, base_dir)
+        except ToolResolutionError as exc:
+            doc.report(loc, str(exc))
+    return types
 
 
 def signature_problem(function: Callable[..., Any], *, strict: bool) -> str | None:

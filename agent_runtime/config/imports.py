@@ -1,4 +1,4 @@
-"""Tool functions by reference: `package.module:function` → the imported callable.
+"""Tool functions and output types by reference: `package.module:name` → the imported object.
 
 A module next to agents.yaml is imported from there without touching `sys.path`, so a `tools/`
 package beside the YAML file works from any working directory; everything else comes from
@@ -19,9 +19,9 @@ from typing import Any
 
 from agent_runtime.config.schema import REFERENCE
 from agent_runtime.errors import ToolResolutionError
-from agent_runtime.text import did_you_mean
+from agent_runtime.text import did_you_mean, kind_of
 
-__all__ = ["import_function"]
+__all__ = ["import_function", "import_type"]
 _REFERENCE_FORM = "'package.module:function'"
 
 
@@ -36,9 +36,45 @@ def import_function(reference: str, base_dir: Path) -> Callable[..., Any]:
     Raises:
         ToolResolutionError: the reference is malformed, cannot be imported, or is not callable.
     """
+    function = _import_object(reference, base_dir, _REFERENCE_FORM)
+    if not callable(function):
+        raise ToolResolutionError(f"`{reference}` is not callable")
+    return function
+
+
+def import_type(reference: str, base_dir: Path) -> type[Any]:
+    """Import `package.module:Type` (an agent's output type), looked up as `import_function`
+    looks up tools; it must be a class pydantic can validate (a pydantic model, a dataclass, a
+    TypedDict...).
+
+    Raises:
+        ToolResolutionError: the reference is malformed, cannot be imported, is not a class, or
+            is a class pydantic cannot validate.
+    """
+    found = _import_object(reference, base_dir, "'package.module:Type'")
+    if not isinstance(found, type):
+        raise ToolResolutionError(
+            f"`{reference}` is {kind_of(found)}, not a type; name a pydantic model, a dataclass "
+            "or a TypedDict"
+        )
+    from pydantic import PydanticSchemaGenerationError, TypeAdapter
+
+    try:
+        TypeAdapter(found)
+    except PydanticSchemaGenerationError as exc:
+        reason = str(exc).split(". ")[0].rstrip(".")
+        raise ToolResolutionError(
+            f"`{reference}` is a type pydantic cannot validate ({reason}); name a pydantic "
+            "model, a dataclass or a TypedDict"
+        ) from exc
+    return found
+
+
+def _import_object(reference: str, base_dir: Path, form: str) -> object:
+    """The object `package.module:name` names (see `import_function`)."""
     match = REFERENCE.fullmatch(reference)
     if match is None:
-        raise ToolResolutionError(f"expected {_REFERENCE_FORM}, got {reference!r}")
+        raise ToolResolutionError(f"expected {form}, got {reference!r}")
     module_name, attribute = match["module"], match["attr"]
     base = Path(os.path.abspath(base_dir))
     top = module_name.partition(".")[0]
@@ -55,7 +91,7 @@ def import_function(reference: str, base_dir: Path) -> Callable[..., Any]:
             f"{type(exc).__name__}: {exc}"
         ) from exc
     try:
-        function = getattr(module, attribute)
+        return getattr(module, attribute)
     except AttributeError:
         names = [name for name in dir(module) if not name.startswith("_")]
         raise ToolResolutionError(
@@ -66,9 +102,6 @@ def import_function(reference: str, base_dir: Path) -> Callable[..., Any]:
         raise ToolResolutionError(
             f"getting `{attribute}` from module `{module_name}` failed: {type(exc).__name__}: {exc}"
         ) from exc
-    if not callable(function):
-        raise ToolResolutionError(f"`{reference}` is not callable")
-    return function  # type: ignore[no-any-return]  # callable() narrows to Callable[..., object]
 
 
 def _import_top_from(top: str, spec: ModuleSpec, module_name: str) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent_runtime.config.checks import check_agents, check_tools
+from agent_runtime.config.checks import check_agents, check_output_types, check_tools
 from agent_runtime.config.document import Document, compose
 from agent_runtime.config.problems import report_schema_error
 from agent_runtime.config.schema import (
@@ -56,6 +56,8 @@ class Config:
         functions: tool key in `tools:` -> the imported callable.
         instructions: agent name -> instructions text (inline or read from `instructions_file`).
         tool_names: tool key in `tools:` -> the name the model sees (`name` or `__name__`).
+        output_types: agent name -> the imported type its `output_schema` names (agents whose
+            `output_schema` is a JSON Schema are not in it).
     """
 
     spec: RuntimeConfig
@@ -64,6 +66,7 @@ class Config:
     functions: Mapping[str, Callable[..., Any]]
     instructions: Mapping[str, str | None]
     tool_names: Mapping[str, str] = field(default_factory=dict)
+    output_types: Mapping[str, type[Any]] = field(default_factory=dict)
 
     def error(self, path: str, message: str) -> ConfigError:
         """A `ConfigError` for a problem found after loading, at `path` of this document."""
@@ -96,6 +99,11 @@ class Config:
     def max_turns_of(self, agent: str) -> int:
         """The agent's `max_turns`, else `defaults.max_turns`."""
         return self._agent(agent).max_turns or self.spec.defaults.max_turns
+
+    def output_retries_of(self, agent: str) -> int:
+        """The agent's `output_retries`, else `defaults.output_retries`."""
+        own = self._agent(agent).output_retries
+        return own if own is not None else self.spec.defaults.output_retries
 
     def run_timeout_of(self, agent: str) -> float | None:
         """The agent's `run_timeout_s`, else `defaults.run_timeout_s` (None: no limit)."""
@@ -140,8 +148,8 @@ def load_config(
     Args:
         path: the YAML file.
         environ: variables for `${VAR}` interpolation (default: `os.environ`).
-        import_tools: import (and so check) every tool function; without it `functions` is
-            empty, for callers that only describe the agents.
+        import_tools: import (and so check) every tool function and output type; without it
+            `functions` and `output_types` are empty, for callers that only describe the agents.
 
     Raises:
         ConfigError: the file cannot be read or has problems; every problem is listed.
@@ -207,6 +215,7 @@ def parse_config(
             report_schema_error(doc, error)
     functions, tool_names = check_tools(doc, data, base, load=import_tools)
     instructions = check_agents(doc, data, tool_names, base)
+    output_types = check_output_types(doc, data, base, load=import_tools)
     if doc.problems or spec is None:
         raise ConfigError(doc.problems, source=source)
     logger.debug(
@@ -223,6 +232,7 @@ def parse_config(
         functions=types.MappingProxyType(functions),
         instructions=types.MappingProxyType(instructions),
         tool_names=types.MappingProxyType(tool_names),
+        output_types=types.MappingProxyType(output_types),
     )
 
 

@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from agent_runtime.text import kind_of
+
 __all__ = [
     "REFERENCE",
     "TOOL_CHOICES",
@@ -353,8 +355,19 @@ class AgentSpec(_Spec):
     handoffs: list[str] = Field(
         default_factory=list, description="Agents this agent can hand the conversation to."
     )
-    output_schema: dict[str, Any] | None = Field(
-        default=None, description="A JSON Schema the final answer must match (structured output)."
+    output_schema: (
+        dict[str, Any] | Annotated[str, Field(pattern=f"^{REFERENCE.pattern}$")] | None
+    ) = Field(
+        default=None,
+        description="What the final answer must be (structured output): a JSON Schema "
+        "(final_output is the parsed JSON), or package.module:Type naming a pydantic model, "
+        "dataclass or TypedDict (final_output is an instance), found as tool functions are.",
+    )
+    output_retries: int | None = Field(
+        default=None,
+        ge=0,
+        description="Times a final answer that does not match output_schema is sent back to the "
+        "model with what is wrong (default: defaults.output_retries).",
     )
     max_turns: int | None = Field(
         default=None, gt=0, description="Most model turns in one run (default: defaults.max_turns)."
@@ -376,6 +389,26 @@ class AgentSpec(_Spec):
         description="Invalid tool calls in a row before the run ends (default: "
         "defaults.max_invalid_calls).",
     )
+
+    @field_validator("output_schema", mode="before")
+    @classmethod
+    def _schema_or_reference(cls, value: Any) -> Any:
+        if value is None or isinstance(value, dict):
+            return value
+        if not isinstance(value, str):
+            raise PydanticCustomError(
+                "output_schema_type",
+                "expected a JSON Schema mapping or a 'package.module:Type' reference, got {kind}",
+                {"kind": kind_of(value)},
+            )
+        if not REFERENCE.fullmatch(value):
+            raise PydanticCustomError(
+                "output_schema_reference",
+                "expected a 'package.module:Type' reference (or a JSON Schema mapping), "
+                "got {value}",
+                {"value": repr(value)},
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_instructions_source(self) -> AgentSpec:
@@ -411,6 +444,12 @@ class DefaultsSpec(_Spec):
     )
     run_timeout_s: float | None = Field(
         default=None, gt=0, description="Wall-clock limit of a whole run, in seconds (none)."
+    )
+    output_retries: int = Field(
+        default=1,
+        ge=0,
+        description="Times a final answer that does not match the agent's output_schema is sent "
+        "back to the model with what is wrong, before the run fails.",
     )
     max_repeated_calls: int = Field(
         default=3,

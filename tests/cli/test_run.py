@@ -273,10 +273,12 @@ def test_run_overrides_reach_the_server(tmp_path: Path) -> None:
 
 
 def test_run_other_failures_exit_1(mock: MockVLLM) -> None:
-    mock.add(Reply(final='{"city": "Tokyo"}'))
+    mock.add(Reply(final='{"city": "Tokyo"}'), Reply(final='{"city": "Tokyo"}'))
     result = run_cli(mock, "extractor", "Tokyo")
     assert result.exit_code == 1
     assert result.output == (
-        "Error: agent `extractor` failed: the final answer of `extractor` does not match its "
-        "output_schema: (root): 'temperature_c' is a required property\n"
+        "Error: agent `extractor` answered 2 time(s) without matching its output_schema "
+        "(output_retries=1); last: (root): 'temperature_c' is a required property. Raise "
+        "`output_retries` for the agent in agents.yaml, or say in its instructions what the "
+        "answer must look like.\n"
     )

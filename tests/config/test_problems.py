@@ -27,6 +27,16 @@ ERRORS = [
         id="missing-sections",
     ),
     pytest.param(
+        f"version: 1\n{BACKEND}\ndefaults: {{output_retries: -1}}\n"
+        "agents:\n  a: {output_retries: x, output_schema: 'a:B:C'}\n",
+        "agents.yaml has 3 problems:\n"
+        "  agents.yaml:3:28  defaults.output_retries: must be at least 0, got -1.\n"
+        "  agents.yaml:5:23  agents.a.output_retries: expected an integer, got 'x'.\n"
+        "  agents.yaml:5:41  agents.a.output_schema: expected a 'package.module:Type' reference "
+        "(or a JSON Schema mapping), got 'a:B:C'.",
+        id="output-retries-and-types",
+    ),
+    pytest.param(
         f"version: 1\n{BACKEND}\nagent:\n  a: {{}}\n",
         "agents.yaml has 2 problems:\n"
         "  agents.yaml:1:1  missing required field `agents`.\n"
@@ -49,8 +59,8 @@ ERRORS = [
         f"version: 1\n{BACKEND}\nagents:\n  a:\n    colour: red\n",
         "agents.yaml:5:5: agents.a.colour: unknown field (allowed: `description`, `instructions`, "
         "`instructions_file`, `backend`, `model`, `model_settings`, `tools`, `agent_tools`, "
-        "`handoffs`, `output_schema`, `max_turns`, `run_timeout_s`, `max_repeated_calls`, "
-        "`max_invalid_calls`).",
+        "`handoffs`, `output_schema`, `output_retries`, `max_turns`, `run_timeout_s`, "
+        "`max_repeated_calls`, `max_invalid_calls`).",
         id="unknown-field-lists-the-allowed",
     ),
     pytest.param(
@@ -101,7 +111,8 @@ ERRORS = [
         "(write [get_weather] for a single item).\n"
         "  agents.yaml:8:19  agents.a.agent_tools[0]: expected an agent name or a mapping with "
         "`agent:`, got an integer.\n"
-        "  agents.yaml:9:20  agents.a.output_schema: expected a mapping, got a list.",
+        "  agents.yaml:9:20  agents.a.output_schema: expected a JSON Schema mapping or a "
+        "'package.module:Type' reference, got a list.",
         id="agent-values",
     ),
     pytest.param(
