@@ -49,7 +49,13 @@ from agent_runtime.results import (
 )
 from agent_runtime.sessions import SessionStore, consistent_prefix, input_items, produced_items
 from agent_runtime.text import did_you_mean, kind_of, show
-from agent_runtime.tracing import RunTrace, TraceWriter, current_trace, in_nested_run
+from agent_runtime.tracing import (
+    RunTrace,
+    TraceWriter,
+    current_trace,
+    in_nested_run,
+    quiet_sdk_model_errors,
+)
 
 if TYPE_CHECKING:
     import httpx2
@@ -119,6 +125,7 @@ class Runtime:
         self._tracer = TraceWriter(path, include_sensitive_data=spec.tracing.include_sensitive_data)
         self._hooks: RunHooks[Any] | None = None
         self._streams: set[asyncio.Task[None]] = set()
+        quiet_sdk_model_errors()
 
     @classmethod
     def from_yaml(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+import logging
 import threading
 import time
 import uuid
@@ -31,7 +32,15 @@ from agent_runtime.guards import CallGuard
 if TYPE_CHECKING:
     from agents import RunHooks
 
-__all__ = ["RunTrace", "TraceWriter", "current_trace", "hooks", "in_nested_run", "new_trace_id"]
+__all__ = [
+    "RunTrace",
+    "TraceWriter",
+    "current_trace",
+    "hooks",
+    "in_nested_run",
+    "new_trace_id",
+    "quiet_sdk_model_errors",
+]
 
 
 def new_trace_id() -> str:
@@ -102,6 +111,35 @@ in_nested_run: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "agent_runtime_nested", default=False
 )
 """True inside the run of an agent used as a tool (set by the tool, seen by its tasks)."""
+
+
+# The Agents SDK logs every failed model call on its logger, at ERROR, without details
+# ("Error getting response (request_id: None)"); inside a run the runtime raises its own error for
+# the same failure, with the backend, URL and cause, and writes it to the trace.
+_SDK_LOGGER = "openai.agents"
+_SDK_MODEL_ERRORS = ("Error getting response", "Error streaming response")
+
+
+class _SdkModelErrorFilter(logging.Filter):
+    """Drops the SDK's model-call error line when it comes from a run of a `Runtime`; the same
+    line from any other use of the SDK in the process passes untouched."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if current_trace.get() is None or record.levelno != logging.ERROR:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a record that cannot be formatted is not the SDK's line
+            return True
+        return not message.startswith(_SDK_MODEL_ERRORS)
+
+
+def quiet_sdk_model_errors() -> None:
+    """Install the filter on the SDK's logger, once per process. It changes nothing outside runs
+    of a `Runtime` and sets no level or handler."""
+    logger = logging.getLogger(_SDK_LOGGER)
+    if not any(isinstance(f, _SdkModelErrorFilter) for f in logger.filters):
+        logger.addFilter(_SdkModelErrorFilter())
 
 
 def _task_key() -> object:
