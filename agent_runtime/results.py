@@ -3,6 +3,10 @@
 Plain values, independent of the Agents SDK's classes, so callers can keep, compare and
 serialise them (`RunResult.to_dict()` is the CLI's `--json` object). `run_item` and
 `run_result` make them from the SDK's run items and results (the SDK is imported only there).
+
+Their text is valid Unicode: a lone surrogate from a tool (a file name that is not UTF-8, as
+`os.listdir` returns it) or from the model (`"\\ud800"`) becomes U+FFFD, as in the session store
+and the requests sent, so printing or encoding a result never fails.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+from agent_runtime.text import valid_unicode, valid_unicode_json
 
 if TYPE_CHECKING:
     from agents.items import RunItem as SDKRunItem
@@ -114,6 +120,8 @@ class RunResult:
         turns: how many model calls the run made.
         trace_id: the id of the run's record in the local trace.
         agent: the agent that gave the final answer.
+        warnings: what went wrong without costing the answer, e.g. the run's new items could
+            not be stored in its session (the database stayed locked).
     """
 
     final_output: Any
@@ -122,22 +130,26 @@ class RunResult:
     turns: int
     trace_id: str
     agent: str
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: `final_output` (a typed output as its JSON value), `items`,
-        `usage`, `turns`, `trace_id`, `agent`."""
+        `usage`, `turns`, `trace_id`, `agent`, and `warnings` when there are any."""
         from pydantic_core import to_jsonable_python
 
         usage = dataclasses.asdict(self.usage)
         usage["total_tokens"] = self.usage.total_tokens
-        return {
-            "final_output": to_jsonable_python(self.final_output, fallback=str),
+        document = {
+            "final_output": _valid_json(to_jsonable_python(self.final_output, fallback=str)),
             "items": [dataclasses.asdict(item) for item in self.items],
             "usage": usage,
             "turns": self.turns,
             "trace_id": self.trace_id,
             "agent": self.agent,
         }
+        if self.warnings:
+            document["warnings"] = list(self.warnings)
+        return document
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,6 +203,9 @@ RunEvent = ReasoningDelta | TextDelta | AgentChanged | Retrying | RunItem | RunF
 
 # -- from the SDK's run items ------------------------------------------------------------------
 
+_valid = valid_unicode
+_valid_json = valid_unicode_json
+
 
 def _text_of(raw: Any) -> str:
     parts = getattr(raw, "content", None) or []
@@ -216,15 +231,14 @@ def run_item(item: SDKRunItem, names: dict[str, str]) -> RunItem | None:
 
     agent = item.agent.name
     if isinstance(item, ReasoningItem):
-        return Reasoning(agent=agent, text=_text_of(item.raw_item))
+        return Reasoning(agent=agent, text=_valid(_text_of(item.raw_item)))
     if isinstance(item, ToolCallItem):
         raw = item.raw_item
         call_id = str(getattr(raw, "call_id", "") or "")
         name = str(getattr(raw, "name", "") or type(raw).__name__)
         names[call_id] = name
-        return ToolCall(
-            agent=agent, name=name, arguments=str(getattr(raw, "arguments", "")), call_id=call_id
-        )
+        arguments = _valid(str(getattr(raw, "arguments", "")))
+        return ToolCall(agent=agent, name=_valid(name), arguments=arguments, call_id=call_id)
     if isinstance(item, ToolCallOutputItem):
         raw_output = item.raw_item
         call_id = str(
@@ -233,10 +247,13 @@ def run_item(item: SDKRunItem, names: dict[str, str]) -> RunItem | None:
             else getattr(raw_output, "call_id", "")
         )
         return ToolResult(
-            agent=agent, name=names.get(call_id, ""), call_id=call_id, output=str(item.output)
+            agent=agent,
+            name=names.get(call_id, ""),
+            call_id=call_id,
+            output=_valid(str(item.output)),
         )
     if isinstance(item, MessageOutputItem):
-        return Message(agent=agent, text=ItemHelpers.text_message_output(item))
+        return Message(agent=agent, text=_valid(ItemHelpers.text_message_output(item)))
     if isinstance(item, HandoffOutputItem):
         return Handoff(agent=item.source_agent.name, to_agent=item.target_agent.name)
     return None
@@ -247,8 +264,9 @@ def run_result(result: Any, *, trace_id: str) -> RunResult:
     names: dict[str, str] = {}
     items = [converted for item in result.new_items if (converted := run_item(item, names))]
     usage = result.context_wrapper.usage
+    final_output = result.final_output
     return RunResult(
-        final_output=result.final_output,
+        final_output=_valid(final_output) if isinstance(final_output, str) else final_output,
         items=tuple(items),
         usage=Usage(
             requests=usage.requests,

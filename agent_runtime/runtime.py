@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import logging
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +35,7 @@ from agent_runtime.errors import (
     RunLimitError,
 )
 from agent_runtime.guards import CallGuard
+from agent_runtime.redact import Redactor, current_redactor, own_logger
 from agent_runtime.results import (
     AgentChanged,
     ReasoningDelta,
@@ -69,7 +70,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Runtime"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 Input = str | Sequence[Mapping[str, Any]]
 """A user message, or Responses-API input items (`{"role": "user", "content": "..."}`, ...)."""
@@ -108,6 +109,10 @@ class Runtime:
         engines: Mapping[str, Engine] | None = None,
     ) -> None:
         self.config = _with_overrides(config, base_url=base_url, model=model, api_key=api_key)
+        self.redactor = Redactor(self.config.secrets())
+        """Masks this runtime's secrets (API keys, header values, URL passwords) in text; its
+        errors and trace records pass through it. For your own log handlers:
+        `handler.addFilter(RedactFilter(runtime.redactor.text))`."""
         self._launch_progress = launch_progress
         self._servers: dict[str, ManagedServer] = {}
         spec = self.config.spec
@@ -122,7 +127,12 @@ class Runtime:
             path = self.config.resolve_path(spec.tracing.path)
         else:
             path = Path(trace_path)
-        self._tracer = TraceWriter(path, include_sensitive_data=spec.tracing.include_sensitive_data)
+        self._tracer = TraceWriter(
+            path,
+            include_sensitive_data=spec.tracing.include_sensitive_data,
+            redactor=self.redactor,
+            max_field_chars=spec.tracing.max_field_chars,
+        )
         self._hooks: RunHooks[Any] | None = None
         self._streams: set[asyncio.Task[None]] = set()
         quiet_sdk_model_errors()
@@ -178,11 +188,12 @@ class Runtime:
                 except AgentRuntimeError:
                     raise
                 except Exception as exc:  # e.g. a base_url the HTTP client cannot use
-                    raise self.config.error(
+                    error = self.config.error(
                         f"backends.{name}",
                         f"cannot create the backend's client: {type(exc).__name__}: "
                         f"{str(exc).rstrip('.')}. Check its base_url and headers.",
-                    ) from exc
+                    )
+                    raise self.redactor.exception(error) from self.redactor.exception(exc)
             self._backends = backends
             self._built = build_agents(
                 self.config,
@@ -264,8 +275,24 @@ class Runtime:
             model_settings=overrides,
         )
 
-    def _session_turn(self, session: str | None) -> contextlib.AbstractAsyncContextManager[None]:
-        """The session held for one run (runs of one session take turns); nothing without one."""
+    def _session_turn(
+        self, session: str | None, call: str
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """The session held for one run (runs of one session take turns); nothing without one.
+        An empty or blank id is refused: it would silently run without memory."""
+        if session is not None and not session.strip():
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        file=f"{call}()",
+                        line=None,
+                        column=None,
+                        path="session",
+                        message=f"the session id is empty ({session!r}). Pass a non-empty id, "
+                        "or session=None for a run without memory.",
+                    )
+                ]
+            )
         return self._sessions.hold(session) if session else contextlib.nullcontext()
 
     async def _begin(self, agent: str, input: Input, session: str | None) -> _Run:
@@ -273,10 +300,13 @@ class Runtime:
         new_items = _as_items(input)
         history = await self._sessions.load(session) if session else []
         repeats, invalid = self.config.guard_limits_of(agent)
-        trace = RunTrace(self._tracer, agent=agent, guard=CallGuard(repeats, invalid))
-        trace.record("run_start", agent=agent, session=session, input=trace.sensitive(new_items))
         budget = self.config.run_timeout_of(agent)
         deadline = None if budget is None else asyncio.get_running_loop().time() + budget
+        guard = CallGuard(
+            repeats, invalid, deadline=None if budget is None else time.monotonic() + budget
+        )
+        trace = RunTrace(self._tracer, agent=agent, guard=guard)
+        trace.record("run_start", agent=agent, session=session, input=trace.sensitive(new_items))
         return _Run(
             agent=agent,
             sdk_agent=sdk_agent,
@@ -293,35 +323,56 @@ class Runtime:
         """The run's context: its trace for hooks and tools; failures translated and the
         session left consistent, also when the run is cancelled."""
         token = current_trace.set(run.trace)
+        redacting = current_redactor.set(self.redactor)
         try:
             yield
         except asyncio.CancelledError:
             if run.session:
                 # Cancelled: no more awaiting; a short synchronous write keeps what was done.
-                self._sessions.append_sync(run.session, run.consistent_items())
+                try:
+                    self._sessions.append_sync(
+                        run.session, run.consistent_items(), timeout_s=_CANCELLED_WRITE_S
+                    )
+                except AgentRuntimeError as failure:
+                    _session_write_failed(run, failure)
             run.trace.record(
                 "run_end", agent=run.trace.agent, outcome="cancelled", error="cancelled"
             )
             raise
         except Exception as exc:
-            error = self._translate(exc, run)
+            if isinstance(exc, TimeoutError) and run.past_deadline():
+                await _settle_tools(run.trace.guard)
+            error = self.redactor.exception(self._translate(exc, run))
+            self.redactor.exception(exc)
             if run.session:
-                await self._sessions.append(run.session, run.consistent_items(exc))
+                try:
+                    await self._sessions.append(run.session, run.consistent_items(exc))
+                except AgentRuntimeError as failure:
+                    _session_write_failed(run, failure)
             run.trace.record(
                 "run_end",
                 agent=run.trace.agent,
                 outcome="failed",
                 error=f"{type(error).__name__}: {error}",
             )
+            if error.__traceback__ is not None:
+                # Ours, raised before (by a tool, a filter...): its own cause stays.
+                raise error from error.__cause__
             raise error from exc
         finally:
+            current_redactor.reset(redacting)
             current_trace.reset(token)
 
     async def _finish(self, run: _Run, result: Any) -> RunResult:
         outcome = _with_earlier(run_result(result, trace_id=run.trace.trace_id), run.earlier)
         try:
             if run.session:
-                await self._sessions.append(run.session, result.to_input_list()[len(run.history) :])
+                new_items = result.to_input_list()[len(run.history) :]
+                try:
+                    await self._sessions.append(run.session, new_items)
+                except AgentRuntimeError as failure:
+                    warning = _session_write_failed(run, failure)
+                    outcome = dataclasses.replace(outcome, warnings=(*outcome.warnings, warning))
         finally:
             _record_end(run.trace, outcome)
         return outcome
@@ -370,7 +421,7 @@ class Runtime:
             instructions=instructions,
             model_settings=model_settings,
         )
-        async with self._session_turn(session):
+        async with self._session_turn(session, "run"):
             run = await self._begin(agent, input, session)
             async with self._running(run), asyncio.timeout_at(run.deadline):
                 while True:
@@ -457,7 +508,7 @@ class Runtime:
         from agents import Runner
 
         try:
-            async with self._session_turn(session):
+            async with self._session_turn(session, "stream"):
                 run = await self._begin(agent, input, session)
                 async with self._running(run):
                     while True:
@@ -585,9 +636,13 @@ class Runtime:
         if own is not None:
             return own
         if isinstance(exc, TimeoutError) and run.past_deadline():
+            left = run.trace.guard.left_behind()
+            for phrase in left:
+                run.trace.record("tool_abandoned", agent=run.agent, detail=phrase)
+            tools = f" Tools running then: {'; '.join(left)}." if left else ""
             return RunLimitError(
                 f"the run of agent `{run.agent}` took longer than its time budget "
-                f"(run_timeout_s={run.budget_s:g} s) and was stopped."
+                f"(run_timeout_s={run.budget_s:g} s) and was stopped.{tools}"
             )
         backend_name, backend_spec = self.config.backend_of(agent)
         url = backend_spec.url
@@ -639,10 +694,17 @@ class Runtime:
         """
         from agent_runtime.launch import ensure_server, plan_launch
 
-        for name, spec in self.config.spec.backends.items():
-            if spec.launch == "auto" and name not in self._servers:
-                plan = plan_launch(self.config, name)
-                self._servers[name] = await ensure_server(plan, progress=self._launch_progress)
+        redacting = current_redactor.set(self.redactor)  # the launcher's log lines
+        try:
+            for name, spec in self.config.spec.backends.items():
+                if spec.launch == "auto" and name not in self._servers:
+                    plan = plan_launch(self.config, name)
+                    self._servers[name] = await ensure_server(plan, progress=self._launch_progress)
+        except AgentRuntimeError as error:
+            self.redactor.exception(error)
+            raise
+        finally:
+            current_redactor.reset(redacting)
 
     async def _cancel_streams(self) -> None:
         """Cancel the streamed runs still going on this loop (streams left unclosed)."""
@@ -664,8 +726,12 @@ class Runtime:
             self._tracer.close()
         finally:
             servers, self._servers = self._servers, {}
-            for server in reversed(servers.values()):
-                await server.stop()
+            redacting = current_redactor.set(self.redactor)
+            try:
+                for server in reversed(servers.values()):
+                    await server.stop()
+            finally:
+                current_redactor.reset(redacting)
 
     async def __aenter__(self) -> Self:
         try:
@@ -686,6 +752,32 @@ class Runtime:
 
 # -- helpers --------------------------------------------------------------------------------
 
+_CANCELLED_WRITE_S = 1.0
+"""How long a cancelled run's session write waits for a locked database (the loop waits too)."""
+
+
+def _session_write_failed(run: _Run, failure: AgentRuntimeError) -> str:
+    """Report that a run's new items were not stored in its session; the warning text."""
+    warning = (
+        f"the run's new items were not stored in session {run.session!r}, which does not "
+        f"remember this exchange: {failure}"
+    )
+    logger.warning("%s", warning)
+    run.trace.record(
+        "session_write_failed", agent=run.trace.agent, session=run.session, error=str(failure)
+    )
+    return warning
+
+
+async def _settle_tools(guard: CallGuard) -> None:
+    """Give the async tools cancelled with a run that passed its deadline the time they have
+    to stop (`CANCEL_GRACE_S`), so that only those that did not are reported as abandoned."""
+    from agent_runtime.tools import CANCEL_GRACE_S
+
+    tasks = guard.running_tasks()
+    if tasks:
+        await asyncio.wait(tasks, timeout=CANCEL_GRACE_S)
+
 
 def _with_overrides(
     config: Config, *, base_url: str | None, model: str | None, api_key: str | None
@@ -699,7 +791,12 @@ def _with_overrides(
     if api_key is not None:
         from pydantic import SecretStr
 
-        changes["api_key"] = SecretStr(api_key)
+        from agent_runtime.config import clean_secret
+
+        try:
+            changes["api_key"] = SecretStr(clean_secret(api_key, what="the api_key argument"))
+        except ValueError as exc:
+            raise config.error("api_key", str(exc)) from None
     if not changes:
         return config
     backends = {

@@ -4,6 +4,11 @@ Items are stored as the Responses-API input items the SDK resends (user messages
 its text, function calls, their outputs, assistant messages). A run appends its new items in one
 transaction, so the stored history is always a consistent transcript. Runs of one session take
 turns (`SessionStore.hold`), so each starts from the history the one before it left.
+
+Text is stored as valid UTF-8: a lone surrogate (a file name that is not UTF-8, as `os.listdir`
+returns it, or `"\\ud800"` written by the model) is stored as U+FFFD, as the backends send it.
+A write waits up to `write_timeout_s` for a lock another connection or process holds, then
+fails with `SessionWriteError`; the runtime then keeps the run's answer and reports the failure.
 """
 
 from __future__ import annotations
@@ -13,14 +18,46 @@ import contextlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent_runtime.errors import AgentRuntimeError
+from agent_runtime.text import valid_unicode
 
-__all__ = ["SessionStore", "consistent_prefix", "input_items", "produced_items"]
+__all__ = [
+    "DEFAULT_WRITE_TIMEOUT_S",
+    "SessionStore",
+    "SessionWriteError",
+    "consistent_prefix",
+    "input_items",
+    "produced_items",
+]
+
+DEFAULT_WRITE_TIMEOUT_S = 10.0
+"""Seconds a session write waits for a database locked by another connection, by default."""
+
+_RETRY_PAUSE_S = 0.05
+
+
+class SessionWriteError(AgentRuntimeError):
+    """A session's new items could not be stored (the database locked, the disk full...)."""
+
+
+def _stored_text(item: Any) -> str:
+    """An item as the JSON text stored: lone surrogates, which UTF-8 cannot encode, as U+FFFD."""
+    return valid_unicode(json.dumps(item, ensure_ascii=False))
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    """The database is locked by another connection (worth trying again)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(error) or "busy" in str(error)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS session_items (
@@ -86,10 +123,19 @@ class _Turns:
 
 
 class SessionStore:
-    """SQLite-backed session histories. Thread-safe; the async methods run in a worker thread."""
+    """SQLite-backed session histories. Thread-safe; the async methods run in a worker thread.
 
-    def __init__(self, path: str | Path) -> None:
+    Args:
+        path: the database file (created with its folder when missing).
+        write_timeout_s: how long a write waits, in all, for a database that another
+            connection or process has locked, before it fails with `SessionWriteError`.
+    """
+
+    def __init__(
+        self, path: str | Path, *, write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S
+    ) -> None:
         self.path = Path(path)
+        self.write_timeout_s = write_timeout_s
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._turns: dict[tuple[asyncio.AbstractEventLoop, str], _Turns] = {}
@@ -141,37 +187,74 @@ class SessionStore:
         return self._connection
 
     def load_sync(self, session_id: str) -> list[Any]:
-        """The stored items of a session, oldest first (empty for a new session)."""
-        with self._lock:
-            rows = self._connect().execute(
-                "SELECT item FROM session_items WHERE session_id = ? ORDER BY position",
-                (session_id,),
-            )
-            return [json.loads(row[0]) for row in rows]
+        """The stored items of a session, oldest first (empty for a new session).
 
-    def append_sync(self, session_id: str, items: Sequence[Any]) -> None:
-        """Append items to a session in one transaction."""
+        Raises:
+            AgentRuntimeError: the database cannot be read.
+        """
+        with self._lock:
+            try:
+                rows = self._connect().execute(
+                    "SELECT item FROM session_items WHERE session_id = ? ORDER BY position",
+                    (session_id,),
+                )
+                return [json.loads(row[0]) for row in rows]
+            except sqlite3.Error as exc:
+                raise AgentRuntimeError(
+                    f"cannot read session {session_id!r} from {self.path}: {exc}. Check that "
+                    "no other program holds the database locked."
+                ) from exc
+
+    def append_sync(
+        self, session_id: str, items: Sequence[Any], *, timeout_s: float | None = None
+    ) -> None:
+        """Append items to a session in one transaction, waiting up to `timeout_s` (default
+        `write_timeout_s`) for a lock held elsewhere.
+
+        Raises:
+            SessionWriteError: nothing was stored (the database stayed locked, or failed).
+        """
         if not items:
             return
+        rows = [_stored_text(item) for item in items]
+        wait = self.write_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + wait
         with self._lock:
-            connection = self._connect()
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                (start,) = connection.execute(
-                    "SELECT COALESCE(MAX(position) + 1, 0) FROM session_items WHERE session_id = ?",
-                    (session_id,),
-                ).fetchone()
-                connection.executemany(
-                    "INSERT INTO session_items (session_id, position, item) VALUES (?, ?, ?)",
-                    [
-                        (session_id, start + offset, json.dumps(item, ensure_ascii=False))
-                        for offset, item in enumerate(items)
-                    ],
-                )
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+            while True:
+                try:
+                    connection = self._connect()
+                    left = max(deadline - time.monotonic(), 0.0)
+                    connection.execute(f"PRAGMA busy_timeout = {int(left * 1000)}")
+                    self._insert(connection, session_id, rows)
+                    return
+                except sqlite3.Error as exc:
+                    if _is_busy(exc) and time.monotonic() < deadline:
+                        time.sleep(_RETRY_PAUSE_S)
+                        continue
+                    waited = f" after waiting {wait:g} s" if _is_busy(exc) else ""
+                    raise SessionWriteError(
+                        f"cannot store the new items of session {session_id!r} in "
+                        f"{self.path}: {exc}{waited}. Check that no other program holds the "
+                        "database locked, and that its disk has room."
+                    ) from exc
+
+    @staticmethod
+    def _insert(connection: sqlite3.Connection, session_id: str, rows: list[str]) -> None:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            (start,) = connection.execute(
+                "SELECT COALESCE(MAX(position) + 1, 0) FROM session_items WHERE session_id = ?",
+                (session_id,),
+            ).fetchone()
+            connection.executemany(
+                "INSERT INTO session_items (session_id, position, item) VALUES (?, ?, ?)",
+                [(session_id, start + offset, row) for offset, row in enumerate(rows)],
+            )
             connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
 
     def clear_sync(self, session_id: str) -> None:
         """Forget a session."""

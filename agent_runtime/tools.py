@@ -9,7 +9,14 @@ text that names the problem, so gpt-oss can correct its call:
     Error: invalid arguments for `get_weather`: city: Field required. Call `get_weather` again
     with corrected arguments.
 
-A tool that raises `ToolRetry` has its message sent back the same way.
+A tool that raises `ToolRetry` has its message sent back the same way. So does a tool that
+tries to end the program (`sys.exit()`, `SystemExit`, `KeyboardInterrupt`: an argparse or click
+parser inside it, say) and a result that cannot be written as text: the run goes on.
+
+An async tool runs in a task of its own. Cancelled (its time limit, the run's `run_timeout_s`,
+Ctrl-C), it has `CANCEL_GRACE_S` to stop; one that ignores its cancellation is abandoned and
+reported, not waited for. An async tool that blocks (a blocking call instead of an `await`) holds
+up the whole event loop: nothing can stop it until it returns.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ import enum
 import functools
 import inspect
 import json
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,7 +39,8 @@ import pydantic
 
 from agent_runtime.errors import ToolRetry
 from agent_runtime.guards import CallGuard
-from agent_runtime.text import json_problem, sentence
+from agent_runtime.redact import own_logger
+from agent_runtime.text import clip, json_problem, sentence
 from agent_runtime.tracing import current_trace
 
 if TYPE_CHECKING:
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
     from agents.tool_context import ToolContext
 
 __all__ = [
+    "CANCEL_GRACE_S",
     "DEFAULT_TOOL_THREADS",
     "ToolThreads",
     "build_function_tool",
@@ -51,16 +59,49 @@ __all__ = [
     "tool_not_found_message",
 ]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 T = TypeVar("T")
 
 DEFAULT_TOOL_THREADS = 32
 """Threads for sync tool calls that may exist at once, by default (`defaults.tool_threads`)."""
 
+CANCEL_GRACE_S = 1.0
+"""Seconds a cancelled async tool has to stop before it is abandoned."""
 
-def _arguments_preview(arguments: str, limit: int = 200) -> str:
-    return repr(arguments if len(arguments) <= limit else arguments[:limit] + "…")
+_SHOWN_CHARS = 200
+"""The longest argument value quoted in a message to the model."""
+_DETAIL_CHARS = 1_000
+"""The longest exception text quoted in a message to the model."""
+
+
+def _arguments_preview(arguments: str, limit: int = _SHOWN_CHARS) -> str:
+    """The model's arguments quoted, at most `limit` characters of them, with a note of the
+    rest: `'{"a": 1, ...'… [9,800 more characters]`."""
+    if len(arguments) <= limit:
+        return repr(arguments)
+    return f"{arguments[:limit]!r}… [{len(arguments) - limit:,} more characters]"
+
+
+def _shown(value: Any) -> str:
+    """A value from the model's arguments quoted for a message, shortened with a note."""
+    if isinstance(value, str):
+        return _arguments_preview(value)
+    try:
+        return clip(repr(value), _SHOWN_CHARS)
+    except Exception:  # e.g. nested too deeply to show
+        return f"a value of type {type(value).__name__}"
+
+
+def _describe(exc: BaseException) -> str:
+    """`TypeName: message` of an exception, its message shortened with a note; never raises
+    (a message that cannot be turned into text is left out)."""
+    try:
+        detail = str(exc)
+    except Exception:
+        detail = "(its message cannot be shown)"
+    name = type(exc).__name__
+    return f"{name}: {clip(detail, _DETAIL_CHARS)}" if detail else name
 
 
 def _validation_details(error: pydantic.ValidationError) -> str:
@@ -69,7 +110,7 @@ def _validation_details(error: pydantic.ValidationError) -> str:
         where = ".".join(str(p) for p in item["loc"]) or "arguments"
         message = item["msg"]
         if item["type"] != "missing":
-            message += f" (got {item['input']!r})"
+            message += f" (got {_shown(item['input'])})"
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
@@ -99,7 +140,11 @@ def to_json_value(value: Any) -> Any:
 def format_tool_output(value: Any, *, max_chars: int) -> str:
     """A tool's return value as the text the model sees, capped at `max_chars` characters.
 
-    Text is sent as it is; anything else as JSON (see `to_json_value`).
+    Text is sent as it is; anything else as JSON (see `to_json_value`), else as `str(value)`.
+
+    Raises:
+        Exception: the value has no text (`str()` raised: an integer past Python's digit
+            limit, an object whose `__str__` raises...).
     """
     if isinstance(value, str):
         text = value
@@ -108,8 +153,8 @@ def format_tool_output(value: Any, *, max_chars: int) -> str:
     else:
         try:
             text = json.dumps(value, ensure_ascii=False, default=to_json_value)
-        except (TypeError, ValueError):  # a structure that contains itself
-            text = str(value)
+        except (TypeError, ValueError, RecursionError):  # a structure that contains itself...
+            text = str(value)  # ...may still have a text; what has none raises here
     if len(text) <= max_chars:
         return text
     return (
@@ -130,6 +175,21 @@ def _retry_message(tool_name: str, retry: ToolRetry) -> str:
 
 class _Failed(Exception):
     """A tool call that failed; the message is the text for the model."""
+
+
+class _Exited(Exception):
+    """A tool function raised `SystemExit` or `KeyboardInterrupt`: carried as an ordinary
+    exception, which does not stop the event loop or the program."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(_describe(cause))
+        self.cause = cause
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned task's outcome, so that it is not reported as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 def tool_not_found_message(name: str, available: Sequence[str]) -> str:
@@ -324,6 +384,8 @@ def build_function_tool(
                     f"Error: invalid arguments for `{tool_name}`: {_validation_details(exc)}. "
                     f"Call `{tool_name}` again with corrected arguments."
                 )
+            except RecursionError:
+                problem = _too_deep_message(arguments)
         if parsed is None:
             message = problem or f"Error: no arguments for `{tool_name}`."
             guard.invalid_call(tool_name, message.removeprefix("Error: "))
@@ -335,7 +397,7 @@ def build_function_tool(
         if schema.takes_context:
             args.insert(0, context)
         try:
-            result = await _call(functools.partial(function, *args, **kwargs))
+            result = await _call(functools.partial(function, *args, **kwargs), guard)
         except ToolRetry as retry:
             message = _retry_message(tool_name, retry)
             logger.info("tool %s asked for a corrected call", tool_name)
@@ -345,33 +407,127 @@ def build_function_tool(
             guard.valid_call()
             return str(failure)
         guard.valid_call()
-        return format_tool_output(result, max_chars=max_output_chars)
-
-    async def _call(call: Callable[[], Any]) -> Any:
-        """The function's result; `_Failed` with the text for the model when it raised (other
-        than `ToolRetry`) or ran out of time."""
-        started = False
         try:
-            async with asyncio.timeout(timeout_s) as limit:
-                if is_async:
-                    return await call()
-                pending = await pool.start(call)
-                started = True
-                return await pending
-        except ToolRetry:
+            return format_tool_output(result, max_chars=max_output_chars)
+        except Exception as exc:
+            return _unsendable_message(exc)
+
+    async def _call(call: Callable[[], Any], guard: CallGuard) -> Any:
+        """The function's result; `_Failed` with the text for the model when it raised (other
+        than `ToolRetry`), tried to end the program, or ran out of time."""
+        try:
+            if is_async:
+                return await _call_async(call, guard)
+            return await _call_in_thread(call, guard)
+        except (ToolRetry, _Failed):
             raise
-        except TimeoutError as exc:
-            if not limit.expired():  # the function's own TimeoutError
-                raise _failure(exc) from exc
-            raise _Failed(_timeout_message(started=is_async or started)) from None
+        except _Exited as exc:
+            raise _Failed(_exit_message(exc.cause)) from None
         except Exception as exc:
             raise _failure(exc) from exc
 
+    async def _call_in_thread(call: Callable[[], Any], guard: CallGuard) -> Any:
+        def run() -> Any:
+            started = guard.tool_started(tool_name, in_thread=True)
+            try:
+                return call()
+            except (SystemExit, KeyboardInterrupt) as exc:  # a thread never gets a real Ctrl-C
+                raise _Exited(exc) from exc
+            finally:
+                guard.tool_ended(started)
+
+        started = False
+        try:
+            async with asyncio.timeout(timeout_s) as limit:
+                pending = await pool.start(run)
+                started = True
+                return await pending
+        except TimeoutError:
+            if not limit.expired():  # the function's own TimeoutError
+                raise
+            raise _Failed(_timeout_message(started=started, abandoned=started)) from None
+
+    async def _call_async(call: Callable[[], Any], guard: CallGuard) -> Any:
+        """Run the coroutine in a task of its own, so that one that ignores its cancellation
+        can be left behind instead of waited for."""
+        started = guard.tool_started(tool_name, in_thread=False)
+
+        async def run() -> Any:
+            try:
+                return await call()
+            except (SystemExit, KeyboardInterrupt) as exc:
+                # In the tool's own code: a real Ctrl-C cancels the run instead (asyncio.run).
+                raise _Exited(exc) from exc
+            finally:
+                guard.tool_ended(started)
+
+        task = asyncio.ensure_future(run())
+        guard.tool_task(started, task)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=timeout_s)
+        except asyncio.CancelledError:
+            guard.tool_cancelled(started)
+            await _stop(task)
+            raise
+        if not done:
+            guard.tool_cancelled(started)
+            stopped = await _stop(task)
+            raise _Failed(_timeout_message(started=True, abandoned=not stopped))
+        return task.result()
+
+    async def _stop(task: asyncio.Task[Any]) -> bool:
+        """Cancel the tool's task and give it `CANCEL_GRACE_S` to end; whether it did."""
+        task.cancel()
+        task.add_done_callback(_consume)
+        await asyncio.wait({task}, timeout=CANCEL_GRACE_S)
+        if not task.done():
+            logger.warning(
+                "tool %s did not stop within %s s of its cancellation and was abandoned",
+                tool_name,
+                CANCEL_GRACE_S,
+            )
+            _record("abandoned", "did not stop when cancelled")
+        return task.done()
+
+    def _record(what: str, detail: str) -> None:
+        """A `tool_error` record in the run's trace."""
+        trace = current_trace.get()
+        if trace is not None:
+            trace.record("tool_error", agent=trace.agent, name=tool_name, error=what, detail=detail)
+
     def _failure(exc: Exception) -> _Failed:
         logger.info("tool %s raised %s", tool_name, type(exc).__name__)
-        return _Failed(f"Error: `{tool_name}` raised {type(exc).__name__}: {exc}")
+        return _Failed(f"Error: `{tool_name}` raised {_describe(exc)}")
 
-    def _timeout_message(*, started: bool) -> str:
+    def _exit_message(exc: BaseException) -> str:
+        what = "exit" if isinstance(exc, SystemExit) else "interrupt"
+        logger.warning("tool %s tried to %s the program: %s", tool_name, what, _describe(exc))
+        _record(type(exc).__name__, _describe(exc))
+        return (
+            f"Error: `{tool_name}` tried to {what} the program ({_describe(exc)}); it was "
+            f"stopped, and the run goes on. Call `{tool_name}` with other arguments, or "
+            "answer without it."
+        )
+
+    def _unsendable_message(exc: Exception) -> str:
+        logger.warning(
+            "the result of tool %s cannot be written as text: %s", tool_name, _describe(exc)
+        )
+        _record("unsendable result", _describe(exc))
+        return (
+            f"Error: the result of `{tool_name}` cannot be sent: it cannot be written as JSON "
+            f"or text ({_describe(exc)}). Call `{tool_name}` with other arguments, or answer "
+            "without it."
+        )
+
+    def _too_deep_message(arguments: str) -> str:
+        return (
+            f"Error: the arguments for `{tool_name}` are nested too deeply to read "
+            f"({len(arguments):,} characters). Call `{tool_name}` again with a JSON object "
+            "of its parameters."
+        )
+
+    def _timeout_message(*, started: bool, abandoned: bool) -> str:
         if not started:
             logger.warning(
                 "tool %s found no free thread within %s s (all %d in use)",
@@ -384,7 +540,12 @@ def build_function_tool(
                 "calls are running. Try again later, or answer without it."
             )
         logger.warning("tool %s timed out after %s s", tool_name, timeout_s)
-        how = "was stopped" if is_async else "was abandoned (it keeps running in its thread)"
+        if not is_async:
+            how = "was abandoned (it keeps running in its thread)"
+        elif abandoned:
+            how = "was abandoned (it did not stop when cancelled)"
+        else:
+            how = "was stopped"
         return (
             f"Error: `{tool_name}` did not finish within {timeout_s:g} s and {how}. "
             "Try again later or with simpler arguments, or answer without it."
@@ -394,6 +555,8 @@ def build_function_tool(
         """The arguments as a dict, or None and what is wrong with them."""
         try:
             data = json.loads(arguments) if arguments.strip() else {}
+        except RecursionError:
+            return None, _too_deep_message(arguments)
         except json.JSONDecodeError as exc:
             return None, (
                 f"Error: the arguments for `{tool_name}` are not valid JSON ({json_problem(exc)}): "

@@ -9,12 +9,22 @@ Instead the runtime's run hooks write records like
      "name": "get_weather", "call_id": "call_…", "arguments": "{\\"city\\":\\"Tokyo\\"}",
      "output": "…", "duration_ms": 3.1}
 
-plus one `run_start` and one `run_end` record per run. Secrets are never written; with
-`include_sensitive_data: false` prompts, arguments and outputs are left out too.
+plus one `run_start` and one `run_end` record per run. Secrets are never written: every
+record passes through the runtime's `Redactor` (configured keys, header values, URL passwords,
+`Authorization` and `Bearer` values); with `include_sensitive_data: false` prompts, arguments
+and outputs are left out too.
+
+A text field longer than `tracing.max_field_chars` (100,000) characters is cut, with a note
+`…[truncated N chars]`. Text that is not valid Unicode (a lone surrogate, as `os.listdir` gives
+for a file name that is not UTF-8) is written as a JSON escape (`"\\udc80"`), which JSON readers
+turn back into the same text (strict ones into U+FFFD). A trace file that cannot be written to
+(a full disk) never fails a run: the first failure is logged as a warning, and the writer writes
+no more.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import json
@@ -22,17 +32,20 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.guards import CallGuard
+from agent_runtime.redact import MASK, Redactor, is_secret_key, own_logger
 
 if TYPE_CHECKING:
     from agents import RunHooks
 
 __all__ = [
+    "DEFAULT_MAX_FIELD_CHARS",
     "RunTrace",
     "TraceWriter",
     "current_trace",
@@ -48,39 +61,140 @@ def new_trace_id() -> str:
     return f"trace_{uuid.uuid4().hex}"
 
 
-class TraceWriter:
-    """Appends trace records to a JSON-lines file; shared by all runs of a runtime."""
+logger = own_logger(__name__)
 
-    def __init__(self, path: str | Path | None, *, include_sensitive_data: bool = True) -> None:
+DEFAULT_MAX_FIELD_CHARS = 100_000
+"""The default of `tracing.max_field_chars`."""
+
+# Text a little past the cut is redacted too, so that a secret across the cut is masked whole.
+_REDACTION_MARGIN = 4096
+# What a record keeps when it cannot be written whole (nested too deeply, a value without text).
+_BASIC_FIELDS = ("trace_id", "type", "time", "agent", "name", "call_id")
+
+
+class TraceWriter:
+    """Appends trace records to a JSON-lines file; shared by all runs of a runtime.
+
+    Args:
+        path: the file (its folder is created); None: tracing is off.
+        include_sensitive_data: whether prompts, arguments and outputs go into records
+            (`RunTrace.sensitive`).
+        redactor: masks the secrets of the runtime's configuration in every record (default:
+            the patterns of `agent_runtime.redact` only).
+        max_field_chars: longest text kept in one field; longer text is cut with a note.
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None,
+        *,
+        include_sensitive_data: bool = True,
+        redactor: Redactor | None = None,
+        max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+    ) -> None:
         self.path = Path(path) if path is not None else None
         self.include_sensitive_data = include_sensitive_data
+        self.redactor = redactor if redactor is not None else Redactor()
+        self.max_field_chars = max_field_chars
         self._lock = threading.Lock()
-        self._file: IO[str] | None = None
+        self._file: IO[bytes] | None = None
+        self._failed = False
+
+    @property
+    def failed(self) -> bool:
+        """Whether writing failed once, so that this writer writes no more."""
+        return self._failed
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append one record (no-op when tracing is off)."""
-        if self.path is None:
+        """Append one record (no-op when tracing is off or writing failed before).
+
+        Raises:
+            AgentRuntimeError: the file cannot be opened (its folder cannot be made, it is a
+                folder...): `tracing.path` is to be fixed. Failures to write are only logged.
+        """
+        if self.path is None or self._failed:
             return
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        line = self.encode(record)
         with self._lock:
+            if self._failed:
+                return
             if self._file is None:
                 try:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
-                    self._file = self.path.open("a", encoding="utf-8")
+                    self._file = self.path.open("ab")
                 except OSError as exc:
                     raise AgentRuntimeError(
                         f"cannot open the trace file {self.path}: {exc.strerror or exc}. Set "
                         "`tracing.path` in agents.yaml to a file in a folder you can write to, "
                         "or turn tracing off (`tracing: {enabled: false}`)."
                     ) from exc
-            self._file.write(line)
-            self._file.flush()
+            try:
+                self._file.write(line)
+                self._file.flush()
+            except OSError as exc:
+                self._give_up(exc)
+
+    def encode(self, record: Mapping[str, Any]) -> bytes:
+        """One record as a line of JSON in UTF-8: secrets masked, long text cut, lone
+        surrogates escaped; a record that cannot be written whole keeps its basic fields."""
+        try:
+            text = json.dumps(self._clean(record), ensure_ascii=False, default=self._other)
+        except (ValueError, TypeError, RecursionError) as exc:
+            basic = {key: record[key] for key in _BASIC_FIELDS if key in record}
+            reason = "it is nested too deeply" if isinstance(exc, RecursionError) else _text(exc)
+            basic["trace_error"] = f"the record could not be written whole: {reason}"
+            text = json.dumps(self._clean(basic), ensure_ascii=False, default=self._other)
+        return (text + "\n").encode("utf-8", "backslashreplace")
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._shorten(value)
+        if isinstance(value, Mapping):
+            return {
+                self.redactor.text(str(key)): (
+                    MASK if isinstance(item, str) and is_secret_key(key) else self._clean(item)
+                )
+                for key, item in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self._clean(item) for item in value]
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+            return self._shorten(_text(value))  # JSON readers lose such numbers anyway
+        return value
+
+    def _other(self, value: object) -> str:
+        """Text for a value JSON has no type for."""
+        return self._shorten(_text(value))
+
+    def _shorten(self, text: str) -> str:
+        limit = self.max_field_chars
+        if len(text) <= limit:
+            return self.redactor.text(text)
+        head = self.redactor.text(text[: limit + _REDACTION_MARGIN])[:limit]
+        return f"{head}…[truncated {len(text) - limit} chars]"
+
+    def _give_up(self, error: OSError) -> None:
+        self._failed = True
+        if self._file is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._file.close()
+            self._file = None
+        logger.warning(
+            "cannot write the trace file %s: %s; no more records are written to it by this "
+            "runtime (the runs go on). Free space there, or set `tracing.path` in agents.yaml "
+            "to another file.",
+            self.path,
+            error.strerror or error,
+        )
 
     def close(self) -> None:
         """Close the file."""
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except (OSError, ValueError) as exc:
+                    self._give_up(exc if isinstance(exc, OSError) else OSError(str(exc)))
                 self._file = None
 
 
@@ -220,7 +334,7 @@ def _hooks_class() -> type[RunHooks[Any]]:
                 name=getattr(tool, "name", type(tool).__name__),
                 call_id=call_id,
                 arguments=trace.sensitive(getattr(context, "tool_arguments", None)),
-                output=trace.sensitive(str(result)),
+                output=trace.sensitive(_text(result)),
                 duration_ms=_ms(started),
             )
 
@@ -232,6 +346,18 @@ def _hooks_class() -> type[RunHooks[Any]]:
                 trace.record("handoff", agent=from_agent.name, to_agent=to_agent.name)
 
     return TraceHooks
+
+
+def _text(value: object) -> str:
+    """`str(value)`, or a description of it when that fails (a huge int, a broken `__str__`)."""
+    try:
+        return str(value)
+    except Exception as exc:
+        try:
+            reason = f"{type(exc).__name__}: {exc}"
+        except Exception:
+            reason = type(exc).__name__
+        return f"<{type(value).__name__} object that cannot be shown as text: {reason}>"
 
 
 def _ms(started: float | None) -> float | None:

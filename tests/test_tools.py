@@ -159,7 +159,8 @@ async def test_the_run_context_goes_to_a_first_parameter_typed_for_it() -> None:
         pytest.param(
             "[" * 250,
             "Error: the arguments for `add` are not valid JSON (Expecting value at line 1 column "
-            f"251): '{'[' * 200}…'. Call `add` again with a JSON object of its parameters.",
+            f"251): '{'[' * 200}'… [50 more characters]. Call `add` again with a JSON object of "
+            "its parameters.",
             id="long-arguments-shortened",
         ),
         pytest.param(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -18,6 +20,7 @@ from openai.types.responses.response_reasoning_item import Content
 from openai.types.responses.response_usage import OutputTokensDetails
 
 from agent_runtime import AgentRuntimeError, BackendError, Runtime
+from agent_runtime.redact import Redactor
 from agent_runtime.testing import MockVLLM, Reply, call, fault
 from agent_runtime.tracing import RunTrace, TraceWriter, current_trace, hooks, new_trace_id
 
@@ -401,3 +404,108 @@ async def test_a_failed_run_ends_its_trace_with_the_error(mock: MockVLLM, tmp_pa
     assert run_start["session"] == "s1"
     assert run_end["type"] == "run_end"
     assert run_end["error"] == f"BackendError: {error.value}"
+
+
+# -- what the writer does with hostile records --------------------------------------------------
+
+
+def test_secrets_in_records_are_masked(tmp_path: Path) -> None:
+    writer = TraceWriter(tmp_path / "t.jsonl", redactor=Redactor(["sk-live-1\r"]))
+    writer.write(
+        {
+            "type": "run_end",
+            "error": "BackendError: Illegal header value b'Bearer sk-live-1\\r'",
+            "nested": [{"url": "http://bob:pw@host/v1", "headers": {"X-Api-Key": "anything"}}],
+            "sk-live-1": 1,
+        }
+    )
+    writer.close()
+    [record] = read(tmp_path / "t.jsonl")
+    assert record == {
+        "type": "run_end",
+        "error": "BackendError: Illegal header value b'Bearer ***'",
+        "nested": [{"url": "http://***@host/v1", "headers": {"X-Api-Key": "***"}}],
+        "***": 1,
+    }
+
+
+def test_text_that_is_not_valid_unicode_is_written_as_json_escapes(tmp_path: Path) -> None:
+    name = os.fsdecode(b"caf\xe9.txt")  # a file name that is not UTF-8, as os.listdir gives it
+    writer = TraceWriter(tmp_path / "t.jsonl")
+    writer.write({"type": "tool_call", "output": name, "arguments": "\ud800"})
+    writer.close()
+    assert b'"caf\\udce9.txt"' in (tmp_path / "t.jsonl").read_bytes()
+    [record] = read(tmp_path / "t.jsonl")
+    assert (record["output"], record["arguments"]) == (name, "\ud800")
+
+
+def test_long_text_is_cut_with_a_note(tmp_path: Path) -> None:
+    writer = TraceWriter(tmp_path / "t.jsonl", max_field_chars=10)
+    writer.write({"type": "tool_call", "output": "x" * 25, "output_list": ["y" * 11, "short"]})
+    writer.close()
+    [record] = read(tmp_path / "t.jsonl")
+    assert record["output"] == "xxxxxxxxxx…[truncated 15 chars]"
+    assert record["output_list"] == ["yyyyyyyyyy…[truncated 1 chars]", "short"]
+
+
+def test_a_secret_across_the_cut_is_masked_whole(tmp_path: Path) -> None:
+    writer = TraceWriter(tmp_path / "t.jsonl", redactor=Redactor(["sk-0123456789"]))
+    writer.max_field_chars = 12
+    writer.write({"output": "see: sk-0123456789 and more"})
+    writer.close()
+    [record] = read(tmp_path / "t.jsonl")
+    # Cut at 12 characters of the original text, the secret would show as "sk-0123".
+    assert record["output"] == "see: *** and…[truncated 15 chars]"
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def test_values_without_text_do_not_stop_the_record(tmp_path: Path) -> None:
+    writer = TraceWriter(tmp_path / "t.jsonl")
+    writer.write({"type": "tool_call", "output": Unprintable(), "big": 10**6000})
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    writer.write({"type": "tool_call", "name": "nest", "arguments": deep})
+    writer.close()
+    first, second = read(tmp_path / "t.jsonl")
+    assert first["output"] == (
+        "<Unprintable object that cannot be shown as text: RuntimeError: no text>"
+    )
+    assert first["big"].startswith("<int object that cannot be shown as text: ValueError: ")
+    assert second == {
+        "type": "tool_call",
+        "name": "nest",
+        "trace_error": "the record could not be written whole: it is nested too deeply",
+    }
+
+
+def test_a_trace_file_on_a_full_disk_stops_tracing_once_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    writer = TraceWriter("/dev/full")  # every write fails with ENOSPC
+    with caplog.at_level(logging.WARNING, logger="agent_runtime.tracing"):
+        writer.write({"type": "run_start"})
+        writer.write({"type": "run_end"})
+        writer.close()
+    assert writer.failed
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot write the trace file /dev/full: No space left on device; no more records are "
+        "written to it by this runtime (the runs go on). Free space there, or set "
+        "`tracing.path` in agents.yaml to another file."
+    ]
+
+
+async def test_a_run_goes_on_when_its_trace_cannot_be_written(
+    mock: MockVLLM, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, sensitive=True)
+    mock.add(*weather_script())
+    async with Runtime.from_yaml(
+        config, environ={"MOCK_URL": mock.url}, trace_path="/dev/full"
+    ) as runtime:
+        result = await runtime.run("triage", "Weather in Tokyo?")
+    assert result.final_output == "Sunny in Tokyo."

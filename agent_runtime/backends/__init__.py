@@ -7,7 +7,8 @@
   message in `reasoning` (or `reasoning_content` for vLLM before v0.11.1).
 
 Both send through `client.RuntimeClient` (vLLM's quirks, the fast request path) and retry
-through `retry`; the official client's own retries are off so that one layer decides. The
+through `retry`; the official client's own retries are off so that one layer decides. The HTTP
+client made for a backend stops answers larger than its `max_response_bytes` (`checks`). The
 `vllm-embedded` kind runs the model in this process instead (`embedded`, with `harmony`).
 Private parts of `openai` and the SDK are used only through `_compat`.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent_runtime.backends import _compat
+from agent_runtime.backends.checks import response_size_limit
 from agent_runtime.backends.client import RuntimeClient, request_input
 from agent_runtime.backends.retry import RetryPolicy, reliable_model
 from agent_runtime.config import BackendSpec, EngineSpec
@@ -35,6 +37,7 @@ __all__ = [
     "EmbeddedBackend",
     "chat_model_class",
     "create_backend",
+    "max_response_bytes",
     "responses_model_class",
 ]
 
@@ -167,7 +170,7 @@ def create_backend(
 ) -> Backend | EmbeddedBackend:
     """Create the backend's OpenAI client (`http_client` lets services inject one), or for
     `vllm-embedded` its engine (`engine` lets tests and services inject one)."""
-    from openai import AsyncOpenAI
+    from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
     if spec.kind == "vllm-embedded":
         if engine is not None:
@@ -186,6 +189,16 @@ def create_backend(
         )
         return EmbeddedBackend(name=name, spec=spec, engine=vllm, owns_engine=True)
 
+    own_http_client = http_client is None
+    if http_client is None:
+        http_client = DefaultAsyncHttpxClient(
+            timeout=spec.timeout_s,
+            event_hooks={
+                "response": [
+                    response_size_limit(max_response_bytes(spec), backend=name, url=spec.url)
+                ]
+            },
+        )
     client = AsyncOpenAI(
         base_url=spec.url,
         api_key=spec.api_key.get_secret_value(),
@@ -194,4 +207,9 @@ def create_backend(
         default_headers=spec.headers or None,
         http_client=http_client,
     )
-    return Backend(name=name, spec=spec, client=client, owns_http_client=http_client is None)
+    return Backend(name=name, spec=spec, client=client, owns_http_client=own_http_client)
+
+
+def max_response_bytes(spec: BackendSpec) -> int:
+    """The backend's `max_response_bytes`."""
+    return spec.max_response_bytes

@@ -10,7 +10,13 @@ The SDK's models call `client.responses.create(...)` and `client.chat.completion
 - both: an answer cut at the output token limit (Responses `status: incomplete`, vLLM 0.33's
   `response.incomplete` event; Chat `finish_reason: length`) is asked again when the model had
   not said anything yet (`CutAnswerError`), and ends the run with a `RunLimitError` naming the
-  limit when it had (a half-written answer or tool call is never passed on as complete).
+  limit when it had (a half-written answer or tool call is never passed on as complete);
+- both: a request whose API key or a header value HTTP cannot carry (a `\r` from a CRLF
+  `.env` file) is not sent: `checks.RequestHeaderError` names the header, never the value;
+- both, not streamed: an HTTP 200 whose body is not an answer (HTML, empty, invalid JSON, an
+  error envelope) is a `checks.InvalidAnswerError` saying what came back (the retry layer asks
+  again);
+- both: text that is not valid Unicode (lone surrogates) is sent with U+FFFD in its place.
 
 It also sends those two requests without the official client's per-request transform of the
 parameters (`openai._utils._transform`, recursive over the whole transcript, which made a long
@@ -28,10 +34,17 @@ come from `_compat`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from agent_runtime.backends import _compat
+from agent_runtime.backends.checks import (
+    InvalidAnswerError,
+    RequestHeaderError,
+    describe_answer,
+    header_problem,
+    valid_text,
+)
 from agent_runtime.errors import RunLimitError
 
 if TYPE_CHECKING:
@@ -169,7 +182,15 @@ def request_input(value: object) -> PlainInput | None:
 
 
 def _dumps(body: dict[str, Any]) -> bytes:
-    """`body` as the official client serialises it, `PlainInput` strictly."""
+    """`body` as the official client serialises it (`PlainInput` strictly), with text that is
+    not valid Unicode (lone surrogates) made valid (see `checks.valid_text`) instead of failing."""
+    try:
+        return _dumps_once(body)
+    except UnicodeEncodeError:
+        return _dumps_once(valid_text(body))
+
+
+def _dumps_once(body: dict[str, Any]) -> bytes:
     items = body.get("input")
     if not isinstance(items, PlainInput):
         return _compat.dumps(body)
@@ -290,19 +311,93 @@ def _body(kwargs: Mapping[str, Any]) -> bytes:
 
 
 async def _send(
-    client: AsyncOpenAI, path: str, kwargs: dict[str, Any], answer: Any, event: Any
+    client: AsyncOpenAI,
+    path: str,
+    kwargs: dict[str, Any],
+    answer: type[Any],
+    event: Any,
+    expected: str,
+    complete: Callable[[Any], bool],
 ) -> Any:
     """POST `create(**kwargs)`'s body to `path` with the official client; the answer is parsed
-    as `answer`, or streamed as `event`s."""
-    from openai import AsyncStream
+    as `answer` (`InvalidAnswerError` unless it is one that is `complete`), or streamed as
+    `event`s. A header that cannot be sent is a `RequestHeaderError`."""
+    from openai import AsyncAPIResponse, AsyncStream
 
-    return await client.post(
-        path,
-        content=_body(kwargs),
-        options=_compat.request_options(kwargs),
-        cast_to=answer,
-        stream=bool(kwargs.get("stream")),
-        stream_cls=AsyncStream[event],
+    stream = bool(kwargs.get("stream"))
+    body = _body(kwargs)
+    problem = header_problem(_headers(client, kwargs))  # before h11 sees (and logs) the value
+    if problem is not None:
+        raise RequestHeaderError(problem)
+    try:
+        sent = await client.post(
+            path,
+            content=body,
+            options=_compat.request_options(kwargs),
+            cast_to=answer if stream else AsyncAPIResponse[answer],  # type: ignore[valid-type]
+            stream=stream,
+            stream_cls=AsyncStream[event],
+        )
+    except Exception as exc:
+        problem = _header_failure(client, kwargs, exc)
+        if problem is None:
+            raise
+    if problem is not None:  # raised here, without the failure (its text has the value)
+        raise RequestHeaderError(problem)
+    if stream:
+        return sent
+    return await _parsed(sent, path, answer, expected=expected, complete=complete)
+
+
+def _headers(client: AsyncOpenAI, kwargs: Mapping[str, Any]) -> dict[str, object]:
+    """The headers a request will have: the API key's, the client's, the call's."""
+    return {
+        "Authorization": f"Bearer {client.api_key}",
+        **client.default_headers,
+        **(kwargs.get("extra_headers") or {}),
+    }
+
+
+def _header_failure(client: AsyncOpenAI, kwargs: Mapping[str, Any], exc: Exception) -> str | None:
+    """For a request the HTTP client refused to send (h11's "Illegal header value", a value
+    that is not ASCII) though `header_problem` found nothing: what is wrong, without the
+    value. None for other failures."""
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError):
+        current: BaseException | None = exc
+        while current is not None and type(current).__name__ != "LocalProtocolError":
+            current = current.__cause__ or current.__context__
+        if current is None:
+            return None
+    elif not isinstance(exc, UnicodeEncodeError):  # the body is bytes already: a header's
+        return None
+    return header_problem(_headers(client, kwargs)) or (
+        f"the HTTP client refused to send a request ({type(exc).__name__}): a header name or "
+        "value, or the URL, has characters HTTP does not allow"
+    )
+
+
+async def _parsed(
+    sent: Any, path: str, answer: type[Any], *, expected: str, complete: Callable[[Any], bool]
+) -> Any:
+    """The typed answer in `sent` (an `AsyncAPIResponse`, body read), or `InvalidAnswerError`
+    saying what came back instead (HTML from a proxy, an empty body, an error envelope...)."""
+    try:
+        parsed = await sent.parse()
+    except ValueError:  # not JSON though it says it is
+        parsed = None
+    if isinstance(parsed, answer) and complete(parsed):
+        return parsed
+    http = sent.http_response
+    raise InvalidAnswerError(
+        describe_answer(
+            path,
+            http.status_code,
+            http.headers.get("content-type"),
+            http.content,
+            expected=expected,
+        )
     )
 
 
@@ -318,7 +413,15 @@ class _Responses:
     async def create(self, **kwargs: Any) -> Any:
         from openai.types.responses import Response, ResponseStreamEvent
 
-        response = await _send(self._client, "/responses", kwargs, Response, ResponseStreamEvent)
+        response = await _send(
+            self._client,
+            "/responses",
+            kwargs,
+            Response,
+            ResponseStreamEvent,
+            "a Responses API answer",
+            lambda answer: isinstance(getattr(answer, "output", None), list),
+        )
         return response if kwargs.get("stream") else check_response(response)
 
 
@@ -335,7 +438,13 @@ class _Completions:
         if isinstance(messages, list):
             kwargs["messages"] = prepare_chat_messages(messages)
         completion = await _send(
-            self._client, "/chat/completions", kwargs, ChatCompletion, ChatCompletionChunk
+            self._client,
+            "/chat/completions",
+            kwargs,
+            ChatCompletion,
+            ChatCompletionChunk,
+            "a Chat Completions answer",
+            lambda answer: isinstance(getattr(answer, "choices", None), list),
         )
         limit = _chat_limit(kwargs)
         if kwargs.get("stream"):

@@ -1,10 +1,13 @@
 """Retries of model calls: exponential backoff with jitter, a time budget, a cause for each.
 
 `reliable_model` wraps an SDK model. A call is retried on connection errors, time-outs, HTTP 429
-and 500/502/503/504, a stream that ends before `response.completed`, and an answer with no
-output; never on 400/401/404/501 or anything else. Each retry is logged and traced with its
-cause; when the retries or the budget run out, `BackendUnavailableError` / `BackendError` name
-the server's URL and the last cause. Tools are never re-run: only the model call is repeated.
+and 500/502/503/504, a stream that ends before `response.completed`, an answer with no output,
+and an HTTP 200 whose body is not an answer (HTML, empty, invalid JSON, an error envelope);
+never on 400/401/404/501, a request the HTTP client refuses to send (a header value with a line
+break), an answer larger than `max_response_bytes`, or anything else. Each retry is logged and
+traced with its cause; when the retries or the budget run out, `BackendUnavailableError` /
+`BackendError` name the server's URL and the last cause. Tools are never re-run: only the model
+call is repeated.
 
 A streamed call that fails after it began yields a `RetryEvent` before the next attempt, so
 whoever shows the stream can drop the partial answer.
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -22,6 +24,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from agent_runtime.backends.checks import (
+    InvalidAnswerError,
+    RequestHeaderError,
+    readable_arguments,
+)
 from agent_runtime.backends.client import (
     CutAnswerError,
     EmptyResponseError,
@@ -29,6 +36,7 @@ from agent_runtime.backends.client import (
     says_something,
 )
 from agent_runtime.errors import BackendError, BackendUnavailableError
+from agent_runtime.redact import own_logger
 from agent_runtime.tracing import current_trace
 
 if TYPE_CHECKING:
@@ -43,7 +51,7 @@ __all__ = [
     "retry_cause",
 ]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -86,16 +94,27 @@ def _root(exc: BaseException) -> BaseException:
     return seen[-1]
 
 
-def _broke_off(exc: BaseException) -> bool:
-    """The server closed the connection in the middle of an answer (httpx2/httpcore say so)."""
+def _in_chain(exc: BaseException, name: str) -> bool:
+    """Whether an exception of class `name` is `exc` or one of its first causes."""
     current: BaseException | None = exc
     for _ in range(10):
         if current is None:
             return False
-        if type(current).__name__ == "RemoteProtocolError":
+        if type(current).__name__ == name:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def _broke_off(exc: BaseException) -> bool:
+    """The server closed the connection in the middle of an answer (httpx2/httpcore say so)."""
+    return _in_chain(exc, "RemoteProtocolError")
+
+
+def _refused_locally(exc: BaseException) -> bool:
+    """The HTTP client refused to send the request (h11's "Illegal header value"): nothing
+    reached the server, and the exception's text may hold a header's value."""
+    return _in_chain(exc, "LocalProtocolError")
 
 
 def _check_answer(output: Sequence[Any]) -> None:
@@ -111,8 +130,10 @@ def retry_cause(exc: BaseException) -> str | None:
     import httpx2
     import openai
 
-    if isinstance(exc, StreamCutError | EmptyResponseError):
+    if isinstance(exc, StreamCutError | EmptyResponseError | InvalidAnswerError):
         return str(exc)
+    if _refused_locally(exc):  # the same request would be refused again
+        return None
     if isinstance(exc, TimeoutError):
         return str(exc) or "the model call timed out"
     if isinstance(exc, openai.APITimeoutError):
@@ -205,7 +226,17 @@ class _Attempts:
     async def after_failure(self, exc: Exception) -> str:
         """The cause if another attempt should be made (after waiting); raises otherwise."""
         self.made += 1
+        if isinstance(exc, RequestHeaderError):
+            raise exc.backend_error(self.backend, self.url) from None
         cause = retry_cause(exc)
+        if cause is None and _refused_locally(exc):
+            raise BackendError(
+                f"cannot send requests to the model server of backend `{self.backend}` at "
+                f"{self.url}: the HTTP client refused to send one (a header name or value, or "
+                "the URL, has characters HTTP does not allow). Check the backend's api_key, "
+                "headers and base_url.",
+                url=self.url,
+            ) from None
         if cause is None:
             raise exc
         delay = self.policy.delay(self.made, self.rng)
@@ -295,6 +326,7 @@ def _reliable_model_class() -> type[Model]:
                     async with asyncio.timeout(self.policy.attempt_timeout_s):
                         response = await self.inner.get_response(*args, **kwargs)
                     _check_answer(response.output)
+                    readable_arguments(response.output)
                     return response
                 except TimeoutError as exc:
                     await attempts.after_failure(
@@ -326,6 +358,7 @@ def _reliable_model_class() -> type[Model]:
                         if isinstance(event, ResponseCompletedEvent | ResponseIncompleteEvent):
                             check_response(event.response)  # cut answers, empty ones
                             _check_answer(event.response.output)
+                            readable_arguments(event.response.output)
                             completed = True
                         started = True
                         yield event

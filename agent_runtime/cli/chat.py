@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextlib
+import os
 import sys
+import threading
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +17,7 @@ import click
 from agent_runtime.cli.common import (
     EXIT_ERROR,
     Overrides,
+    Secrets,
     backend_options,
     config_option,
     configure_logging,
@@ -21,10 +26,13 @@ from agent_runtime.cli.common import (
     handle_errors,
     load,
 )
+from agent_runtime.cli.inputs import session_option
 from agent_runtime.cli.render import PlainRenderer, TerminalRenderer, format_output
+from agent_runtime.cli.signals import StopSignals
 from agent_runtime.config import Config
 from agent_runtime.errors import AgentRuntimeError, ConfigError
 from agent_runtime.results import RunFinished
+from agent_runtime.text import visible
 
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
@@ -41,7 +49,7 @@ HELP_LINE = "/reset starts over, /exit or Ctrl-D quits."
 @click.argument("agent")
 @config_option
 @backend_options
-@click.option("--session", metavar="ID", help="Continue this stored conversation.")
+@session_option("Continue this stored conversation.")
 @click.option(
     "--show-reasoning/--hide-reasoning",
     default=None,
@@ -62,16 +70,20 @@ def chat_command(
 
     Line editing and history in a terminal (the lines typed are kept in `chat_history` next
     to the session store); `/reset` starts a new conversation, `/exit` or Ctrl-D quits,
-    Ctrl-C stops the current answer. Lines piped on stdin are sent one by one.
+    Ctrl-C stops the current answer. Lines piped on stdin are sent one by one (bytes that
+    are not UTF-8 become U+FFFD). SIGTERM and SIGHUP end the chat (exit 143, 129) as Ctrl-C
+    ends a piped one: the running answer's input is kept in the session.
     """
-    configure_logging(debug)
-    with handle_errors(debug):
-        config = load(config_path)
+    secrets = Secrets()
+    secrets.add(api_key)
+    configure_logging(debug, secrets)
+    with handle_errors(debug, secrets), StopSignals() as stop:
+        config = load(config_path, secrets=secrets)
         if agent not in config.spec.agents:
             from agent_runtime.runtime import Runtime
 
             Runtime(config, trace_path=False).agent(agent)  # raises the "Did you mean" error
-        code = asyncio.run(
+        code = stop.run(
             _chat(
                 config,
                 agent,
@@ -79,6 +91,7 @@ def chat_command(
                 session or f"chat-{uuid.uuid4().hex[:8]}",
                 show_reasoning,
                 debug,
+                stop,
             )
         )
     sys.exit(code)
@@ -91,8 +104,10 @@ async def _chat(
     session: str,
     show_reasoning: bool | None,
     debug: bool,
+    stop: StopSignals,
 ) -> int:
     from rich.console import Console
+    from rich.text import Text
 
     from agent_runtime.cli.status import launch_status
     from agent_runtime.runtime import Runtime
@@ -123,22 +138,25 @@ async def _chat(
                 await _turn(runtime, console, agent, text, session, show_reasoning)
             except asyncio.CancelledError:
                 # Ctrl-C: asyncio.run cancelled this task; stop the answer, keep chatting.
+                # SIGTERM and SIGHUP end the chat.
                 task = asyncio.current_task()
-                if not interactive or task is None:
+                if not interactive or task is None or stop.signum is not None:
                     raise
                 task.uncancel()
                 console.print("[dim]Cancelled.[/dim]")
             except AgentRuntimeError as error:
+                message = visible(runtime.redactor.text(str(error)), lines=False)
                 if isinstance(error, ConfigError) or not interactive:
-                    click.echo(f"Error: {error}", err=True)
+                    click.echo(f"Error: {message}", err=True)
                     return exit_code(error)
-                console.print(f"[red]Error:[/red] {error}", highlight=False, markup=True)
+                console.print(Text.assemble(("Error:", "red"), f" {message}"), highlight=False)
             except BrokenPipeError:
                 raise  # stdout was closed: the command ends quietly
             except Exception as error:
                 if debug:
                     raise
-                click.echo(f"Error: {type(error).__name__}: {error}", err=True)
+                message = runtime.redactor.text(f"{type(error).__name__}: {error}")
+                click.echo(f"Error: {visible(message, lines=False)}", err=True)
                 return EXIT_ERROR
 
 
@@ -159,15 +177,25 @@ async def _turn(
 ) -> None:
     renderer: TerminalRenderer | PlainRenderer
     if console.is_terminal:
-        renderer = TerminalRenderer(console, show_reasoning=show_reasoning is not False)
+        renderer = TerminalRenderer(
+            console, show_reasoning=show_reasoning is not False, redact=runtime.redactor.text
+        )
     else:
-        renderer = PlainRenderer(sys.stderr, show_reasoning=bool(show_reasoning), show_tools=False)
+        renderer = PlainRenderer(
+            sys.stderr,
+            show_reasoning=bool(show_reasoning),
+            show_tools=False,
+            redact=runtime.redactor.text,
+        )
     renderer.waiting()
     try:
         async for event in runtime.stream(agent, text, session=session):
             renderer.event(event)
-            if isinstance(event, RunFinished) and not console.is_terminal:
-                click.echo(format_output(event.result.final_output))
+            if isinstance(event, RunFinished):
+                if not console.is_terminal:
+                    click.echo(format_output(event.result.final_output), color=True)
+                for warning in event.result.warnings:
+                    click.echo(f"Warning: {visible(warning, lines=False)}", err=True)
     finally:
         renderer.close()
 
@@ -183,6 +211,7 @@ class _Lines:
 
     def __init__(self, config: Config, interactive: bool) -> None:
         self._session: PromptSession[str] | None = None
+        self._stdin = _StdinLines()
         if interactive:
             from prompt_toolkit import PromptSession
             from prompt_toolkit.history import FileHistory
@@ -194,8 +223,7 @@ class _Lines:
     async def next(self) -> str | None:
         """The next line, or None at end of input (Ctrl-D)."""
         if self._session is None:
-            line = await asyncio.to_thread(sys.stdin.readline)
-            return line if line else None
+            return await self._stdin.next()
         while True:
             try:
                 result: str = await self._session.prompt_async("> ")
@@ -204,3 +232,53 @@ class _Lines:
                 continue  # Ctrl-C at the prompt clears the line
             except EOFError:
                 return None
+
+
+class _StdinLines:
+    """The lines of stdin, as UTF-8 with invalid bytes replaced by U+FFFD.
+
+    Each read runs in a daemon thread on the file descriptor itself (no lock of `sys.stdin`
+    held): a chat that ends (a signal, Ctrl-C) while stdin is a pipe nobody writes to exits
+    at once instead of waiting for a line that may never come.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._text = ""
+        self._ended = False
+
+    async def next(self) -> str | None:
+        """The next line (with its newline, except at the end), or None at end of input."""
+        while "\n" not in self._text and not self._ended:
+            data = await _read_chunk(sys.stdin.fileno())
+            self._ended = not data
+            self._text += self._decoder.decode(data, final=self._ended)
+        if not self._text:
+            return None
+        line, newline, self._text = self._text.partition("\n")
+        return line + newline
+
+
+async def _read_chunk(fd: int) -> bytes:
+    """What one `os.read` of `fd` gives, read in a daemon thread."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[bytes] = loop.create_future()
+
+    def settle(data: bytes | None, error: OSError | None) -> None:
+        if future.done():  # cancelled meanwhile
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(data or b"")
+
+    def read() -> None:
+        try:
+            data, error = os.read(fd, 65536), None
+        except OSError as exc:
+            data, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(settle, data, error)
+
+    threading.Thread(target=read, name="agent-runtime chat stdin", daemon=True).start()
+    return await future

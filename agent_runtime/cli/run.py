@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import click
 from agent_runtime.cli.common import (
     EXIT_USAGE,
     Overrides,
+    Secrets,
     backend_options,
     config_option,
     configure_logging,
@@ -20,16 +20,19 @@ from agent_runtime.cli.common import (
     handle_errors,
     load,
 )
+from agent_runtime.cli.inputs import read_stdin, session_option, valid_text
 from agent_runtime.cli.render import PlainRenderer, TerminalRenderer, format_output
+from agent_runtime.cli.signals import StopSignals
 from agent_runtime.config import Config
 from agent_runtime.results import RunFinished, RunResult
+from agent_runtime.text import visible
 
 __all__ = ["run_command"]
 
 
 def _read_prompt(prompt: str) -> str:
-    if prompt == "-":
-        prompt = sys.stdin.read()
+    """The prompt from argv, or stdin for `-`; bytes that are not UTF-8 become U+FFFD."""
+    prompt = read_stdin() if prompt == "-" else valid_text(prompt)
     if not prompt.strip():
         exit_with(EXIT_USAGE, "the prompt is empty; give it as an argument or pipe it in with -")
     return prompt
@@ -40,7 +43,7 @@ def _read_prompt(prompt: str) -> str:
 @click.argument("prompt")
 @config_option
 @backend_options
-@click.option("--session", metavar="ID", help="Continue this stored conversation.")
+@session_option("Continue this stored conversation.")
 @click.option(
     "--max-turns",
     type=click.IntRange(1),
@@ -77,17 +80,21 @@ def run_command(
     """Run AGENT on PROMPT (`-` reads the prompt from stdin).
 
     In a terminal it streams the reasoning (dimmed), each tool call and result, then the
-    answer. In a pipe only the answer goes to stdout.
+    answer. In a pipe only the answer goes to stdout. Bytes of PROMPT that are not UTF-8
+    become U+FFFD. Ctrl-C, SIGTERM and SIGHUP stop the run (exit 130, 143, 129): its input
+    is kept in the session, the trace gets its end, servers started for it are stopped.
 
     \b
     Example:
       agent-runtime run weather-haiku "What's the weather in Tokyo?"
     """
-    configure_logging(debug)
-    text = _read_prompt(prompt)
-    with handle_errors(debug):
-        config = load(config_path)
-        asyncio.run(
+    secrets = Secrets()
+    secrets.add(api_key)
+    configure_logging(debug, secrets)
+    with handle_errors(debug, secrets), StopSignals() as stop:
+        text = _read_prompt(prompt)
+        config = load(config_path, secrets=secrets)
+        stop.run(
             _run(
                 agent=agent,
                 prompt=text,
@@ -123,15 +130,21 @@ async def _run(
         if as_json:
             result = await runtime.run(agent, prompt, session=session, max_turns=max_turns)
             click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
+            _warn(result)
             return
         console = Console()
         terminal = console.is_terminal
         renderer: TerminalRenderer | PlainRenderer
         if terminal:
-            renderer = TerminalRenderer(console, show_reasoning=show_reasoning is not False)
+            renderer = TerminalRenderer(
+                console, show_reasoning=show_reasoning is not False, redact=runtime.redactor.text
+            )
         else:
             renderer = PlainRenderer(
-                sys.stderr, show_reasoning=bool(show_reasoning), show_tools=verbose
+                sys.stderr,
+                show_reasoning=bool(show_reasoning),
+                show_tools=verbose,
+                redact=runtime.redactor.text,
             )
         final: RunResult | None = None
         renderer.waiting()
@@ -143,4 +156,14 @@ async def _run(
         finally:
             renderer.close()
         if final is not None and not terminal:
-            click.echo(format_output(final.final_output))
+            # color=True: the answer is data for programs, written as the model gave it.
+            click.echo(format_output(final.final_output), color=True)
+        if final is not None:
+            _warn(final)
+
+
+def _warn(result: RunResult) -> None:
+    """What went wrong around an answer that still came (the session not written): a
+    `Warning:` line on stderr; the command still succeeds."""
+    for warning in result.warnings:
+        click.echo(f"Warning: {visible(warning, lines=False)}", err=True)

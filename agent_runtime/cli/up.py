@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,8 +11,8 @@ from typing import TYPE_CHECKING
 import click
 
 from agent_runtime.cli.common import (
-    EXIT_INTERRUPTED,
     EXIT_USAGE,
+    Secrets,
     config_option,
     configure_logging,
     debug_option,
@@ -21,6 +20,7 @@ from agent_runtime.cli.common import (
     handle_errors,
     load,
 )
+from agent_runtime.cli.signals import StopSignals
 from agent_runtime.cli.status import LaunchStatus
 from agent_runtime.config import Config
 from agent_runtime.text import unknown
@@ -67,16 +67,16 @@ def up_command(backend: str | None, config_path: Path, debug: bool) -> None:
     on the host and port of its base_url (or the backend's `launch_command`), waits until
     `/health` and `/v1/models` answer (in a terminal a spinner shows the latest line of the
     server's log meanwhile), prints the base URL on stdout, then follows the server's log on
-    stderr. Ctrl-C or SIGTERM stops the server. A server that is already running at base_url
-    is left as it is: the command says so and exits.
+    stderr. Ctrl-C, SIGTERM or SIGHUP stops the server. A server that is already running at
+    base_url is left as it is: the command says so and exits.
 
     Without BACKEND: the backend with `launch: auto` (or the only backend). A backend with
     `launch: never` (the default) is not started: the command only says whether its server
     answers (exit 0) or what to do (exit 2).
 
-    Exit codes: 0 stopped by Ctrl-C or SIGTERM, or already running; 2 bad config or usage, or
-    `launch: never` and no server ready; 3 the server could not start or stopped on its own;
-    130 interrupted during start-up.
+    Exit codes: 0 stopped by Ctrl-C, SIGTERM or SIGHUP, or already running; 2 bad config or
+    usage, or `launch: never` and no server ready; 3 the server could not start or stopped on
+    its own; 130, 143, 129 stopped by Ctrl-C, SIGTERM, SIGHUP during start-up.
 
     \b
     Example, in two terminals:
@@ -87,9 +87,10 @@ def up_command(backend: str | None, config_path: Path, debug: bool) -> None:
 
     from agent_runtime.launch import plan_launch
 
-    configure_logging(debug)
-    with handle_errors(debug):
-        config = load(config_path, import_tools=False)
+    secrets = Secrets()
+    configure_logging(debug, secrets)
+    with handle_errors(debug, secrets), StopSignals() as stop:
+        config = load(config_path, import_tools=False, secrets=secrets)
         name = _choose(config, backend)
         spec = config.spec.backends[name]
         if spec.kind == "vllm-embedded":
@@ -99,13 +100,10 @@ def up_command(backend: str | None, config_path: Path, debug: bool) -> None:
                 "there is no server to start",
             )
         if spec.launch == "never":
-            _look(config, name)
+            _look(config, name, stop)
             code = 0
         else:
-            try:
-                code = asyncio.run(_up(plan_launch(config, name), Console(stderr=True)))
-            except asyncio.CancelledError:  # SIGTERM during start-up
-                code = EXIT_INTERRUPTED
+            code = stop.run(_up(plan_launch(config, name), Console(stderr=True)))
     sys.exit(code)
 
 
@@ -127,14 +125,14 @@ def _choose(config: Config, backend: str | None) -> str:
     )
 
 
-def _look(config: Config, backend: str) -> None:
+def _look(config: Config, backend: str, stop: StopSignals) -> None:
     """`up` of a backend with `launch: never`: show the server running at its URL, or say what
     to do; nothing is started."""
     from agent_runtime.config import launch_problem
     from agent_runtime.launch import not_started, plan_launch, probe_server
 
     plan = plan_launch(config, backend, to_start=False)
-    answer = asyncio.run(probe_server(plan))
+    answer = stop.run(probe_server(plan))
     if answer.kind != "ready":
         startable = launch_problem(plan.base_url) is None
         exit_with(EXIT_USAGE, not_started(plan, answer, source=config.source, startable=startable))
@@ -156,30 +154,25 @@ async def _up(plan: LaunchPlan, console: Console) -> int:
 
     task = asyncio.current_task()
     assert task is not None
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    status = LaunchStatus(console, announce_ready=False)
+    follower = _LogFollower(plan.log_path)
+
+    def progress(event: LaunchProgress) -> None:
+        status(event)
+        if not console.is_terminal and event.state in ("waiting", "ready"):
+            follower.echo()  # in a pipe the whole log is shown, as it comes
+
+    server = await ensure_server(plan, progress=progress)
     try:
-        status = LaunchStatus(console, announce_ready=False)
-        follower = _LogFollower(plan.log_path)
-
-        def progress(event: LaunchProgress) -> None:
-            status(event)
-            if not console.is_terminal and event.state in ("waiting", "ready"):
-                follower.echo()  # in a pipe the whole log is shown, as it comes
-
-        server = await ensure_server(plan, progress=progress)
-        try:
-            return await _serve(server, console, follower, task)
-        finally:
-            await server.stop()  # on any error too (stdout closed: `up | head -1`)
+        return await _serve(server, console, follower, task)
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        await server.stop()  # on any error too (stdout closed: `up | head -1`)
 
 
 async def _serve(
     server: ManagedServer, console: Console, follower: _LogFollower, task: asyncio.Task[int]
 ) -> int:
-    """Announce the ready server and follow its log until Ctrl-C, SIGTERM or its end."""
+    """Announce the ready server and follow its log until Ctrl-C, SIGTERM, SIGHUP or its end."""
     from agent_runtime.errors import BackendError
     from agent_runtime.launch import log_tail
 

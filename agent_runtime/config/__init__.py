@@ -30,6 +30,7 @@ from agent_runtime.config.schema import (
     SessionsSpec,
     ToolSpec,
     TracingSpec,
+    clean_secret,
     launch_problem,
     url_problem,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "SessionsSpec",
     "ToolSpec",
     "TracingSpec",
+    "clean_secret",
     "config_json_schema",
     "import_function",
     "launch_problem",

@@ -19,6 +19,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from agent_runtime.errors import ConfigError, ConfigProblem
+from agent_runtime.redact import redact_text
 from agent_runtime.text import sentence
 
 __all__ = ["Document", "Loc", "Position", "compose", "format_loc", "interpolate"]
@@ -94,7 +95,8 @@ class Document:
         at: Literal["key", "value"] = "value",
         position: Position | None = None,
     ) -> None:
-        """Record a problem at `loc` (at its key or its value, or at an explicit `position`)."""
+        """Record a problem at `loc` (at its key or its value, or at an explicit `position`);
+        URL user-info and secret-looking values in the message are masked (`redact_text`)."""
         where = position or self.position(loc, at=at)
         self.problems.append(
             ConfigProblem(
@@ -102,7 +104,7 @@ class Document:
                 line=where.line if where else None,
                 column=where.column if where else None,
                 path=format_loc(loc),
-                message=sentence(message),
+                message=sentence(redact_text(message)),
             )
         )
 

@@ -13,13 +13,15 @@ carries `file:line:col` and the dotted path of the value.
 
 from __future__ import annotations
 
-import logging
+import base64
+import itertools
 import os
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from pydantic import ValidationError
 
@@ -36,13 +38,20 @@ from agent_runtime.config.schema import (
     is_secret,
 )
 from agent_runtime.errors import ConfigError, ConfigProblem
+from agent_runtime.redact import own_logger
 from agent_runtime.text import kind_of, show, unknown
 
-__all__ = ["Config", "config_json_schema", "load_config", "parse_config"]
+__all__ = ["MAX_CONFIG_BYTES", "Config", "config_json_schema", "load_config", "parse_config"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 _SUPPORTED_VERSIONS = (1,)
+
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+"""The largest agents.yaml `load_config` reads (4 MiB); more is refused, not read."""
+
+_DUMMY_KEYS = frozenset({"EMPTY"})
+"""API keys that are placeholders, not secrets (vLLM's usual dummy key)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,6 +137,28 @@ class Config:
             specs.append(spec.model_copy(update={"name": agent_tool_name(spec)}))
         return tuple(specs)
 
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value in this configuration, for `agent_runtime.redact.Redactor`: each
+        backend's API key (except the placeholder `EMPTY`), header values (`headers`, and
+        `extra_headers` of every `model_settings`), the password (or token) in a `base_url`
+        (and the `Basic` credentials made of it), and the value after `--api-key` in
+        `serve_args` and `launch_command`. Values come as loaded, `${VAR}` interpolated."""
+        found: list[str] = []
+        settings = [self.spec.defaults.model_settings]
+        settings += [agent.model_settings for agent in self.spec.agents.values()]
+        for backend in self.spec.backends.values():
+            key = backend.api_key.get_secret_value()
+            if key not in _DUMMY_KEYS:
+                found.append(key)
+            found += backend.headers.values()
+            if backend.base_url is not None:
+                found += _url_secrets(backend.base_url)
+            found += _flag_values(backend.serve_args)
+            found += _flag_values(backend.launch_command or [])
+        for each in settings:
+            found += (each.extra_headers or {}).values()
+        return tuple(dict.fromkeys(value for value in found if value))
+
     def resolve_path(self, path: str) -> Path:
         """`path` relative to the YAML file's folder (as `sessions.path` and `tracing.path` are);
         `~` is the home folder, `~user` only for a user that exists (else it stays as written)."""
@@ -151,15 +182,29 @@ def load_config(
         import_tools: import (and so check) every tool function and output type; without it
             `functions` and `output_types` are empty, for callers that only describe the agents.
 
+    The file may be at most `MAX_CONFIG_BYTES` (4 MiB) long; it may be a pipe (`-c <(...)`),
+    of which no more than that is read.
+
     Raises:
-        ConfigError: the file cannot be read or has problems; every problem is listed.
+        ConfigError: the file cannot be read, is too large, or has problems; every problem is
+            listed.
     """
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        with Path(path).open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigError([_file_problem(source, f"cannot read {source}: {reason}")]) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        message = (
+            f"cannot read {source}: it is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB, "
+            "the most an agents.yaml may be. Is it the right file? Put long instructions in "
+            "files of their own (`instructions_file`)."
+        )
+        raise ConfigError([_file_problem(source, message)])
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         message = f"cannot read {source}: not UTF-8 text ({exc.reason} at byte {exc.start})"
         raise ConfigError([_file_problem(source, message)]) from None
@@ -279,6 +324,30 @@ def _check_version(doc: Document, data: dict[str, Any]) -> bool:
             ("version",), f"unsupported version {shown}; this agent-runtime reads {supported}"
         )
     return False
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The password of `url` (as written and decoded), or its user name when it has no
+    password (`https://TOKEN@host`)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    if "@" not in parts.netloc:
+        return []
+    userinfo = parts.netloc.rpartition("@")[0]
+    user, colon, password = userinfo.partition(":")
+    secret = password if colon else user
+    # HTTP clients send user-info as `Authorization: Basic base64(user:password)`.
+    basic = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return [secret, unquote(secret), basic]
+
+
+def _flag_values(args: list[str]) -> list[str]:
+    """The values of `--api-key VALUE` and `--api-key=VALUE` in a command line."""
+    values = [arg.partition("=")[2] for arg in args if arg.startswith("--api-key=")]
+    values += [after for flag, after in itertools.pairwise(args) if flag == "--api-key"]
+    return values
 
 
 def _file_problem(source: str, message: str) -> ConfigProblem:

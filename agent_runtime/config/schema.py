@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -24,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from agent_runtime.redact import redact_text
 from agent_runtime.text import kind_of
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "ToolSpec",
     "TracingSpec",
     "agent_tool_name",
+    "clean_secret",
     "is_secret",
     "launch_problem",
     "url_problem",
@@ -53,6 +56,67 @@ REFERENCE = re.compile(rf"(?P<module>{_IDENTIFIER}(?:\.{_IDENTIFIER})*):(?P<attr
 # gpt-oss renders tool names into harmony headers (`to=functions.NAME`); other characters break
 # vLLM's parser ("unexpected tokens remaining in message header", vllm#23567).
 TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def clean_secret(value: str, *, what: str = "the API key") -> str:
+    """`value` (an API key or a header value) without surrounding whitespace and line breaks
+    (a `.env` file saved with CRLF line ends leaves a `\\r`).
+
+    Raises:
+        ValueError: a control character or a character that is not ASCII is inside it; the
+            message says which and where, never the value.
+    """
+    value = value.strip()
+    for index, char in enumerate(value):
+        code = ord(char)
+        if code < 0x20 or code == 0x7F:
+            kind = "a line break" if char in "\r\n" else "a control character"
+            raise ValueError(
+                f"{what} has {kind} (U+{code:04X}) inside it, at character "
+                f"{index + 1}; it must be one line of printable text. Check where "
+                "it comes from (a .env file, an environment variable)"
+            )
+        if code > 0x7E:
+            raise ValueError(
+                f"{what} has a character that is not ASCII (U+{code:04X}) at "
+                f"character {index + 1}; HTTP headers carry ASCII only. Check where "
+                "it comes from (a .env file, an environment variable)"
+            )
+    return value
+
+
+def _clean_key(value: SecretStr) -> SecretStr:
+    return SecretStr(_checked(value.get_secret_value(), "the API key"))
+
+
+def _clean_header_value(value: str) -> str:
+    return _checked(value, "the header value")
+
+
+def _checked(value: str, what: str) -> str:
+    try:
+        return clean_secret(value, what=what)
+    except ValueError as exc:
+        raise PydanticCustomError("secret_value", str(exc)) from None
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _check_header_names(headers: dict[str, str]) -> dict[str, str]:
+    for name in headers:
+        if not _HEADER_NAME.fullmatch(name):
+            raise PydanticCustomError(
+                "header_name",
+                "{name} is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ "
+                "only, no spaces)",
+                {"name": repr(name) if len(name) <= 60 else repr(name[:56]) + "..."},
+            )
+    return headers
+
+
+_HeaderValue = Annotated[str, AfterValidator(_clean_header_value)]
+_Headers = Annotated[dict[str, _HeaderValue], AfterValidator(_check_header_names)]
 
 
 class _Spec(BaseModel):
@@ -90,8 +154,10 @@ class ModelSettingsSpec(_Spec):
     extra_body: dict[str, Any] | None = Field(
         default=None, description="Extra fields merged into the request body, passed through as is."
     )
-    extra_headers: dict[str, str] | None = Field(
-        default=None, repr=False, description="Extra HTTP headers for each request."
+    extra_headers: _Headers | None = Field(
+        default=None,
+        repr=False,
+        description="Extra HTTP headers for each request (surrounding whitespace is removed).",
     )
 
     @field_validator("tool_choice")
@@ -150,9 +216,10 @@ class BackendSpec(_Spec):
     engine: EngineSpec | None = Field(
         default=None, description="vllm-embedded only: the engine's settings."
     )
-    api_key: SecretStr = Field(
+    api_key: Annotated[SecretStr, AfterValidator(_clean_key)] = Field(
         default=SecretStr("EMPTY"),
-        description="API key; EMPTY for a vLLM server started without --api-key.",
+        description="API key; EMPTY for a vLLM server started without --api-key. Surrounding "
+        "whitespace and line breaks are removed; it never appears in errors, logs or traces.",
         json_schema_extra={"default": "EMPTY"},
     )
     model: str = Field(description="Model name as the server knows it, e.g. openai/gpt-oss-20b.")
@@ -165,7 +232,8 @@ class BackendSpec(_Spec):
         default=2,
         ge=0,
         description="Retries of a failed model call: connection errors, time-outs, 429, 5xx, "
-        "a stream cut before its end, an empty answer or one with only reasoning. Never "
+        "a stream cut before its end, an empty answer or one with only reasoning, an HTTP 200 "
+        "whose body is not an answer (HTML, empty, invalid JSON, an error body). Never "
         "400/401/404/501.",
     )
     retry_budget_s: float = Field(
@@ -182,13 +250,23 @@ class BackendSpec(_Spec):
     retry_max_delay_s: float = Field(
         default=10, ge=0, description="Longest wait between retries, in seconds."
     )
+    max_response_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Most bytes one answer of the server may have: a whole body, or all the "
+        "events of a stream together, counted as they arrive. Past it the call ends with an "
+        "error (not retried). Default 64 MiB.",
+    )
     reasoning_field: Literal["reasoning", "reasoning_content"] = Field(
         default="reasoning",
         description="chat_completions only: the assistant field that carries reasoning back "
         "(reasoning_content for vLLM < 0.11.1).",
     )
-    headers: dict[str, str] = Field(
-        default_factory=dict, repr=False, description="Extra HTTP headers for every request."
+    headers: _Headers = Field(
+        default_factory=dict,
+        repr=False,
+        description="Extra HTTP headers for every request (surrounding whitespace is removed); "
+        "their values never appear in errors, logs or traces.",
     )
     launch: Literal["never", "auto"] = Field(
         default="never",
@@ -484,6 +562,13 @@ class TracingSpec(_Spec):
     include_sensitive_data: bool = Field(
         default=True, description="Include prompts, tool arguments and outputs in traces."
     )
+    max_field_chars: int = Field(
+        default=100_000,
+        gt=0,
+        description="Longest text kept in one field of a trace record (a tool's output, the "
+        "model's output, arguments), in characters; longer text is cut, with a note "
+        "`…[truncated N chars]`.",
+    )
 
 
 class RuntimeConfig(_Spec):
@@ -505,15 +590,20 @@ def url_problem(url: str) -> str | None:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        return f"{url!r} is not a valid URL ({exc}); {example}"
+        return f"{_shown(url)} is not a valid URL ({redact_text(str(exc))}); {example}"
     host = parts.hostname
     if not host:
-        return f"{url!r} has no host; {example}"
+        return f"{_shown(url)} has no host; {example}"
     if any(char.isspace() or not char.isprintable() for char in url):
-        return f"{url!r} has spaces or control characters; {example}"
+        return f"{_shown(url)} has spaces or control characters; {example}"
     if port == 0:
-        return f"{url!r} has port 0; {example}"
+        return f"{_shown(url)} has port 0; {example}"
     return None
+
+
+def _shown(url: str) -> str:
+    """`url` quoted for a message, its user-info (`user:password@`) masked."""
+    return repr(redact_text(url))
 
 
 def launch_problem(base_url: str) -> str | None:
@@ -525,7 +615,9 @@ def launch_problem(base_url: str) -> str | None:
     parts = urlsplit(base_url)
     fix = "or set `launch: never` and start the server yourself"
     if parts.scheme != "http":
-        return f"launch: auto needs an http:// base_url, got {base_url!r}; use http://, {fix}."
+        return (
+            f"launch: auto needs an http:// base_url, got {_shown(base_url)}; use http://, {fix}."
+        )
     host = parts.hostname or ""
     if not _is_local(host):
         return (
@@ -535,11 +627,11 @@ def launch_problem(base_url: str) -> str | None:
     try:
         parts.port  # noqa: B018 - raises on a port out of range
     except ValueError:
-        return f"launch: auto needs a valid port in base_url, got {base_url!r}."
+        return f"launch: auto needs a valid port in base_url, got {_shown(base_url)}."
     if parts.path.rstrip("/") != "/v1":
         return (
             f"launch: auto starts vLLM, which serves its API under /v1, but base_url is "
-            f"{base_url!r}; end it in /v1, e.g. http://localhost:8000/v1."
+            f"{_shown(base_url)}; end it in /v1, e.g. http://localhost:8000/v1."
         )
     return None
 

@@ -17,7 +17,9 @@ the agents.yaml's folder, with its output in `.agent-runtime/vllm-<backend>.log`
 URL is polled until the server is ready, the process exits (an error showing the last lines of
 its log) or `startup_timeout_s` passes (an error; the process is stopped). Stopping sends
 SIGTERM to the process group and SIGKILL after a grace period; a start-up that is cancelled
-(Ctrl-C) stops the process as well.
+(Ctrl-C) stops the process as well. A server started here that is still running when the
+interpreter exits (its runtime never closed) is stopped then, the same way, as it is when
+its `ManagedServer` is garbage-collected: a server is never left behind by a clean exit.
 
 httpx2 is imported when a server is probed, so importing this module costs nothing.
 """
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import shutil
 import signal
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,13 +52,14 @@ from agent_runtime.launch.probe import (
     taken,
     timed_out,
 )
+from agent_runtime.redact import own_logger
 
 if TYPE_CHECKING:
     import httpx2
 
 __all__ = ["LaunchProgress", "ManagedServer", "ensure_server", "probe_server"]
 
-logger = logging.getLogger(__name__)
+logger = own_logger(__name__)
 
 _POLL_S = 0.5
 
@@ -96,7 +99,8 @@ Progress = Callable[[LaunchProgress], object]
 class ManagedServer:
     """The server of a backend: started here (`launched`), or found running.
 
-    Only a server started here is stopped by `stop()`.
+    Only a server started here is stopped by `stop()`; one that was not stopped is stopped
+    when the interpreter exits (or this object is garbage-collected), synchronously.
     """
 
     def __init__(
@@ -114,6 +118,11 @@ class ManagedServer:
         self._progress = progress
         self._stop_timeout_s = stop_timeout_s
         self._stopped = process is None
+        self._at_exit = (
+            None
+            if process is None
+            else weakref.finalize(self, _stop_now, process, lock, stop_timeout_s, os.getpid())
+        )
 
     @property
     def launched(self) -> bool:
@@ -172,6 +181,8 @@ class ManagedServer:
             _kill(process)
             if self._lock is not None:
                 self._lock.release()  # other processes may start a server on the port again
+            if self._at_exit is not None:
+                self._at_exit.detach()
         logger.info(
             "backend `%s`: stopped its server (pid %d, exit code %s)",
             self.plan.backend,
@@ -192,6 +203,22 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
     """Kill what is left of the process group (vLLM's engine processes too) and reap it."""
     _signal_group(process, signal.SIGKILL)
     process.wait()
+
+
+def _stop_now(
+    process: subprocess.Popen[bytes], lock: _PortLock | None, grace_s: float, owner: int
+) -> None:
+    """`ManagedServer.stop` without an event loop, for a server still running at exit."""
+    if os.getpid() != owner:  # a forked child exiting: the server is its parent's
+        return
+    if process.poll() is None:
+        logger.info("stopping the model server (pid %d) left running at exit", process.pid)
+        _signal_group(process, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(grace_s)
+    _kill(process)
+    if lock is not None:
+        lock.release()
 
 
 # -- start-up ---------------------------------------------------------------------------------

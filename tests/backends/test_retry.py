@@ -31,6 +31,7 @@ from openai.types.responses import (
 from openai.types.responses.response_reasoning_item import Content
 
 from agent_runtime import BackendError, BackendUnavailableError, RunLimitError, Runtime
+from agent_runtime.backends.checks import InvalidAnswerError
 from agent_runtime.backends.client import EmptyResponseError
 from agent_runtime.backends.retry import (
     RetryEvent,
@@ -266,6 +267,16 @@ def test_delay_with_jitter_stays_within_half_and_one_and_a_half(retry: int) -> N
         pytest.param(httpx2.ReadError(""), "the connection broke (ReadError)", id="httpx-silent"),
         pytest.param(ValueError("a bug"), None, id="anything-else"),
         pytest.param(openai.OpenAIError("client"), None, id="client-error"),
+        pytest.param(
+            InvalidAnswerError("`/responses` answered HTTP 200 with an empty body"),
+            "`/responses` answered HTTP 200 with an empty body",
+            id="not-an-answer",
+        ),
+        pytest.param(
+            connection_error(httpx2.LocalProtocolError("Illegal header value b'sk-x\\r'")),
+            None,
+            id="refused-locally",
+        ),
     ],
 )
 def test_retry_cause(error: BaseException, cause: str | None) -> None:
@@ -584,6 +595,21 @@ async def test_other_failures_are_raised_at_once(clock: Clock, error: Exception)
     with pytest.raises(type(error)) as raised:
         await wrap(inner, clock).get_response(**CALL)
     assert raised.value is error
+    assert (len(inner.calls), clock.sleeps) == (1, [])
+
+
+async def test_a_request_refused_locally_is_not_retried_nor_quoted(clock: Clock) -> None:
+    secret = "sk-0123456789\r"
+    error = connection_error(httpx2.LocalProtocolError(f"Illegal header value {secret!r}"))
+    inner = ScriptedModel([error, [assistant_message("never")]])
+    with pytest.raises(BackendError) as raised:
+        await wrap(inner, clock).get_response(**CALL)
+    assert str(raised.value) == (
+        f"cannot send requests to the model server of backend `local` at {URL}: the HTTP "
+        "client refused to send one (a header name or value, or the URL, has characters HTTP "
+        "does not allow). Check the backend's api_key, headers and base_url."
+    )
+    assert raised.value.__suppress_context__
     assert (len(inner.calls), clock.sleeps) == (1, [])
 
 

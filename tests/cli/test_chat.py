@@ -160,3 +160,19 @@ def test_ctrl_c_cancels_the_running_tool_and_exits_130(mock: MockVLLM, tmp_path:
     assert (process.returncode, stdout, stderr) == (130, "", "\nInterrupted.\n")
     assert marker.read_text() == "cancelled"  # the tool saw its cancellation
     assert len(mock.model_requests) == 1  # and the run ended: no further model call
+
+
+def test_piped_lines_that_are_not_utf8_become_replacement_characters(
+    mock: MockVLLM, tmp_path: Path
+) -> None:
+    mock.add(Reply(final="one"), Reply(final="two"))
+    result = subprocess.run(
+        [sys.executable, "-m", "agent_runtime", "chat", "-c", str(PROJECT), "weather-haiku"],
+        input=b"caf\xe9\nna\xefve \xff\n",
+        capture_output=True,
+        env=environment(mock, tmp_path),
+        timeout=120,
+        check=False,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, b"one\ntwo\n", b"")
+    assert mock.model_requests[1].user_texts == ["caf\ufffd", "na\ufffdve \ufffd"]

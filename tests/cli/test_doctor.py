@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -359,7 +362,7 @@ def test_unreachable_server(tmp_path: Path) -> None:
     ("args", "why"),
     [
         pytest.param((), "the server wants an API key (api_key is EMPTY)", id="no-key"),
-        pytest.param(("--api-key", "wrong"), "the API key was rejected", id="wrong-key"),
+        pytest.param(("--api-key", "sk-wrong-1234"), "the API key was rejected", id="wrong-key"),
     ],
 )
 def test_api_key_rejected(
@@ -490,7 +493,7 @@ def test_slow_model_times_out(tmp_path: Path, mock_vllm_factory: Factory) -> Non
     assert result.output.splitlines()[5:8] == [
         "✗ responses tool call — POST /v1/responses: no answer within 0.5 s",
         "  fix: the model may be loading or the GPUs busy: see the vLLM log, or allow more "
-        "time with --timeout",
+        "time with --timeout (each request) and --deadline (the whole command)",
         "✓ chat tool call — tool_calls get_time({})",
     ]
     assert result.output.splitlines()[-2:] == [
@@ -740,4 +743,238 @@ def test_in_process_backends_are_not_servers(tmp_path: Path, mock_vllm_factory: 
     assert only.stderr == (
         "Error: backend 'gpu' runs vLLM in this process (kind vllm-embedded), so there is no "
         "server to check; pass --base-url to check a server for it instead\n"
+    )
+
+
+# -- hostile servers: what comes back is data, and the command ends on time -----------------
+
+
+Handler = Callable[[BaseHTTPRequestHandler, threading.Event], None]
+MODELS = {"object": "list", "data": [{"id": MODEL, "object": "model", "max_model_len": 4096}]}
+
+
+def answer(body: object, status: int = 200, content_type: str = "application/json") -> Handler:
+    """Answer with `body` (JSON unless it is text already)."""
+    data = (body if isinstance(body, str) else json.dumps(body)).encode()
+
+    def handle(request: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+        request.send_response(status)
+        request.send_header("Content-Type", content_type)
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+
+    return handle
+
+
+def trickle(request: BaseHTTPRequestHandler, stop: threading.Event) -> None:
+    """A 200 whose body comes one byte every 0.1 s: each read succeeds, the answer never ends
+    (not before 1,000 s)."""
+    request.send_response(200)
+    request.send_header("Content-Type", "application/json")
+    request.send_header("Content-Length", "10000")
+    request.end_headers()
+    for _ in range(10_000):
+        if stop.wait(0.1):
+            return
+        request.wfile.write(b" ")
+        request.wfile.flush()
+
+
+@contextlib.contextmanager
+def raw_server(routes: dict[str, Handler]) -> Iterator[str]:
+    """A plain HTTP server on 127.0.0.1 that answers each path as `routes` says (vLLM's
+    /health, /version and /v1/models by default); yields its base_url (…/v1)."""
+    stop = threading.Event()
+    known = {
+        "/health": answer("", content_type="text/plain"),
+        "/version": answer({"version": "0.33.0"}),
+        "/v1/models": answer(MODELS),
+        **routes,
+    }
+
+    class Request(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet."""
+
+        def do_GET(self) -> None:
+            known.get(self.path, answer({"detail": "Not Found"}, 404))(self, stop)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.do_GET()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Request)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def doctor_process(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """doctor in a process of its own, bounded: a hang fails the test instead of hanging it."""
+    return subprocess.run(
+        [sys.executable, "-m", "agent_runtime", "doctor", "-c", str(config), *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+HOSTILE_TEXT = "\x1b]0;pwned\x07 [/y] \x1b[2J"
+NOT_VLLM = (
+    "is base_url a vLLM server? A proxy or web server in front of it may answer instead: point "
+    "base_url at vLLM itself, and see the vLLM log"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "detail", "fix"),
+    [
+        pytest.param(
+            answer(f"<html><title>{HOSTILE_TEXT}</title></html>", content_type="text/html"),
+            "→ 200 with content type 'text/html', not JSON: "
+            "'<html><title>\\x1b]0;pwned\\x07 [/y] \\x1b[2J</title></html>'",
+            NOT_VLLM,
+            id="html",
+        ),
+        pytest.param(
+            answer('{"output": [', content_type="application/json"),
+            "→ 200 with invalid JSON (Expecting value at line 1 column 13): '{\"output\": ['",
+            "see the vLLM log",
+            id="invalid-json",
+        ),
+        pytest.param(
+            answer({"error": {"message": f"overloaded {HOSTILE_TEXT}", "code": 500}}),
+            "→ 200 with an error: overloaded ␛]0;pwned␇ [/y] ␛[2J",
+            "see the vLLM log",
+            id="200-with-an-error-body",
+        ),
+        pytest.param(
+            answer({"output": [], "choices": []}, content_type="text/plain"),
+            "→ 200 with content type 'text/plain', not JSON: '{\"output\": [], \"choices\": []}'",
+            NOT_VLLM,
+            id="wrong-content-type",
+        ),
+        pytest.param(
+            answer([1, 2]),
+            "→ 200 with a list, not a JSON object",
+            NOT_VLLM,
+            id="json-list",
+        ),
+        pytest.param(
+            answer({"output": "nope", "choices": {"a": 1}}),
+            '→ 200 without a list of `{items}`: \'{{"output": "nope", "choices": {{"a": 1}}}}\'',
+            NOT_VLLM,
+            id="wrong-shape",
+        ),
+    ],
+)
+def test_answers_that_are_not_vllm_fail_their_check(
+    tmp_path: Path, body: Handler, detail: str, fix: str
+) -> None:
+    routes = {"/v1/responses": body, "/v1/chat/completions": body}
+    with raw_server(routes) as url:
+        result = doctor(write_config(tmp_path, url))
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.output.splitlines()
+    responses = detail.replace("{items}", "output").replace("{{", "{").replace("}}", "}")
+    chat = detail.replace("{items}", "choices").replace("{{", "{").replace("}}", "}")
+    assert lines[5:10] == [
+        f"✗ responses tool call — POST /v1/responses {responses}",
+        f"  fix: {fix}",
+        f"! chat tool call — POST /v1/chat/completions {chat}",
+        f"  fix: {fix} (needed only by backends with api: chat_completions)",
+        "- reasoning — not run: no answer to look at",
+    ]
+    assert "\x1b" not in result.output
+    assert result.exit_code == 1
+
+
+def test_answers_of_the_wrong_shape_inside(tmp_path: Path) -> None:
+    odd = {
+        "output": [1, "x", {"type": "function_call"}, {"type": "message", "content": "hi"}],
+        "choices": [{"message": "x", "finish_reason": 3}],
+    }
+    with raw_server({"/v1/responses": answer(odd), "/v1/chat/completions": answer(odd)}) as url:
+        result = doctor(write_config(tmp_path, url))
+    assert result.output.splitlines()[5:9] == [
+        "✗ responses tool call — a function_call to a tool that was not offered: None(None)",
+        "  fix: make sure the server runs gpt-oss; upgrade vLLM (>= 0.21 is known to work)",
+        "! chat tool call — no tool_calls (finish_reason None)",
+        "  fix: the model stopped before calling the tool: see the vLLM log "
+        "(needed only by backends with api: chat_completions)",
+    ]
+    assert result.exit_code == 1
+
+
+def test_a_model_list_that_is_a_web_page(tmp_path: Path) -> None:
+    page = answer("<html>Welcome</html>", content_type="text/html; charset=utf-8")
+    with raw_server({"/v1/models": page, "/version": page}) as url:
+        result = doctor(write_config(tmp_path, url))
+    assert result.output.splitlines()[5:7] == [
+        "✗ model — GET /v1/models → 200, but not a list of models: '<html>Welcome</html>' "
+        "(text/html; charset=utf-8)",
+        "  fix: point `base_url:` at vLLM's root URL plus /v1, e.g. http://localhost:8000/v1",
+    ]
+    assert result.exit_code == 1
+
+
+def test_a_trickling_server_is_cut_off_by_the_request_timeout(tmp_path: Path) -> None:
+    with raw_server({"/health": trickle}) as url:
+        process = doctor_process(write_config(tmp_path, url), "--timeout", "1")
+    root = url.removesuffix("/v1")
+    assert process.stdout.splitlines()[1:3] == [
+        f"✗ reachable — GET /health at {root}: no answer within 1 s",
+        "  fix: see the server's log; a slow or overloaded server may need more time: "
+        "--timeout SECONDS (each request), --deadline SECONDS (the whole command)",
+    ]
+    assert process.returncode == 3
+
+
+def test_the_deadline_bounds_the_whole_command(tmp_path: Path) -> None:
+    # Each request may take 30 s, but the command only 10 s: the model's answer trickles in.
+    with raw_server({"/v1/responses": trickle}) as url:
+        process = doctor_process(write_config(tmp_path, url), "--timeout", "30", "--deadline", "10")
+    lines = process.stdout.splitlines()
+    assert lines[-3:] == [
+        "- reasoning — not run: doctor's deadline passed",
+        "1 check failed, 2 not run.",
+        "Stopped: doctor's deadline of 10 s (--deadline) passed.",
+    ]
+    assert (
+        "✗ responses tool call — POST /v1/responses: no answer before doctor's deadline "
+        "(10 s, --deadline)" in lines
+    )
+    assert process.returncode == 1
+
+
+def test_doctor_lines_never_show_secrets(tmp_path: Path) -> None:
+    key = "sk-doctor-secret-4242"
+    echo = answer({"error": {"message": f"bad key: Bearer {key} for {key}"}}, status=401)
+    with raw_server({"/v1/responses": echo, "/v1/chat/completions": echo}) as url:
+        secret_url = url.replace("http://", "http://ada:pass-w0rd-77@")
+        config = write_config(tmp_path, secret_url, extra=f"    api_key: {key}\n")
+        result = doctor(config)
+        as_json = doctor(config, "--json")
+    for output in (result.output, as_json.output):
+        assert key not in output and "pass-w0rd-77" not in output
+    assert result.output.splitlines()[0] == (
+        f"Backend 'local' (api: responses, model: {MODEL}) at "
+        f"{url.replace('http://', 'http://***@')}"
+    )
+    assert "✗ responses tool call — POST /v1/responses → 401: bad key: Bearer *** for ***" in (
+        result.output.splitlines()
+    )
+    assert json.loads(as_json.output)["backends"][0]["base_url"] == url.replace(
+        "http://", "http://***@"
     )

@@ -282,3 +282,45 @@ def test_run_other_failures_exit_1(mock: MockVLLM) -> None:
         "`output_retries` for the agent in agents.yaml, or say in its instructions what the "
         "answer must look like.\n"
     )
+
+
+def test_prompt_bytes_that_are_not_utf8_become_replacement_characters(
+    mock: MockVLLM, tmp_path: Path
+) -> None:
+    mock.add(Reply(final="one"), Reply(final="two"))
+    command = [sys.executable, "-m", "agent_runtime", "run", "-c", str(PROJECT), "weather-haiku"]
+    environment = {**os.environ, "MOCK_URL": mock.url, "STATE_DIR": str(tmp_path)}
+
+    def run(prompt: bytes, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [*map(os.fsencode, command), prompt, b"--session", b"s"],
+            input=stdin,
+            env=environment,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+
+    from_argv = run(b"caf\xe9 \xff?")
+    assert (from_argv.returncode, from_argv.stdout, from_argv.stderr) == (0, b"one\n", b"")
+    from_stdin = run(b"-", stdin=b"na\xefve \xed\xa0\x80\n")
+    assert (from_stdin.returncode, from_stdin.stdout, from_stdin.stderr) == (0, b"two\n", b"")
+    # Sent, stored in the session (and resent) and traced as valid text.
+    assert mock.model_requests[1].user_texts == [
+        "caf\ufffd \ufffd?",
+        "na\ufffdve \ufffd\ufffd\ufffd\n",
+    ]
+    trace = (tmp_path / "traces.jsonl").read_text(encoding="utf-8")
+    assert "caf\ufffd \ufffd?" in trace
+
+
+@pytest.mark.parametrize("command", ["run", "chat"])
+@pytest.mark.parametrize("session", ["", "  "])
+def test_an_empty_session_id_is_a_usage_error(command: str, session: str) -> None:
+    args = [command, "-c", str(PROJECT), "weather-haiku", *(["hi"] if command == "run" else [])]
+    result = CliRunner().invoke(cli, [*args, "--session", session], input="hi\n")
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        "Error: Invalid value for '--session': the session ID is empty. Give one (e.g. "
+        "--session work), or leave out --session.\n"
+    )

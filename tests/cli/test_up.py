@@ -66,7 +66,9 @@ def up(config: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
         process.communicate()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"]
+)
 def test_up_serves_until_stopped(tmp_path: Path, signum: signal.Signals) -> None:
     port = free_port()
     config = write_project(tmp_path, backend_yaml("local", port, MOCK_LOOP))
@@ -96,17 +98,29 @@ def test_up_serves_until_stopped(tmp_path: Path, signum: signal.Signals) -> None
     assert process_gone(int(ready.group(1)))
 
 
-def test_up_interrupted_during_start_up(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code", "message"),
+    [
+        pytest.param(signal.SIGINT, 130, "Interrupted.", id="ctrl-c"),
+        pytest.param(signal.SIGTERM, 143, "Stopped by SIGTERM.", id="sigterm"),
+        pytest.param(signal.SIGHUP, 129, "Stopped by SIGHUP.", id="sighup"),
+    ],
+)
+def test_up_interrupted_during_start_up(
+    tmp_path: Path, signum: signal.Signals, code: int, message: str
+) -> None:
     pid_file = tmp_path / "pid"
-    code = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)"
-    config = write_project(tmp_path, backend_yaml("local", free_port(), python(code)))
+    script = (
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)"
+    )
+    config = write_project(tmp_path, backend_yaml("local", free_port(), python(script)))
     with up(config, "local") as process:
         wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=30)
-    assert process.returncode == 130
+    assert process.returncode == code
     assert stdout == ""
-    assert stderr.endswith("\nInterrupted.\n")
+    assert stderr.endswith(f"\n{message}\n")
     assert process_gone(int(pid_file.read_text()))
 
 

@@ -61,6 +61,7 @@ def test_the_example_document_loads(tmp_path: Path) -> None:
         "enabled": True,
         "path": ".agent-runtime/traces.jsonl",
         "include_sensitive_data": True,
+        "max_field_chars": 100_000,
     }
 
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import shlex
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -43,6 +44,41 @@ from tests.launch.helpers import (
 )
 
 # -- the whole lifecycle through a Runtime ----------------------------------------------------
+
+FAKE_VLLM = Path(__file__).with_name("fake_vllm.py")
+UNCLOSED = """
+import asyncio, sys
+from agent_runtime import Runtime
+
+async def main() -> None:
+    runtime = Runtime.from_yaml(sys.argv[1])
+    await runtime.start()
+    print((await runtime.run("weather", "hi")).final_output, flush=True)
+    # no aclose(), no `async with`: the process just ends
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("how", ["returns", "sys.exit"])
+def test_a_runtime_never_closed_stops_its_server_at_exit(tmp_path: Path, how: str) -> None:
+    port = free_port()
+    command = [sys.executable, str(FAKE_VLLM), "{port}", str(tmp_path / "server")]
+    path = write_project(tmp_path, backend_yaml("local", port, command))
+    script = UNCLOSED if how == "returns" else UNCLOSED + "sys.exit(5)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0 if how == "returns" else 5, "ok\n")
+    assert "Traceback" not in result.stderr
+    assert "Exception ignored" not in result.stderr
+    server = int((tmp_path / "server" / "server.pid").read_text())
+    wait_until(lambda: process_gone(server), timeout=30)
+    assert port_is_free(port)
 
 
 async def test_runtime_starts_the_server_runs_and_stops_it(tmp_path: Path) -> None:

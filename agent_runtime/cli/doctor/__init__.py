@@ -7,8 +7,13 @@ it pointless (no server, a rejected API key, a model the server does not serve).
 
 This module runs the checks in that order and renders them (lines, summary, JSON, exit code);
 the checks themselves are in `checks` (reachable, health, version, model: plain HTTP) and
-`tool_call`
-(the tool calls over both APIs, and the reasoning in the answers).
+`tool_call` (the tool calls over both APIs, and the reasoning in the answers).
+
+Each request may take `--timeout` seconds in all (a server that trickles its answer byte by
+byte is cut off too), and the whole command `--deadline` seconds: the checks it leaves are
+reported as not run and the command fails. Every line is redacted (the configured secrets, URL
+passwords, `Authorization` values) and made `visible` (what a server sends is data: its
+control characters and escape sequences are shown, not obeyed).
 
 The OpenAI client and httpx2 are imported inside the command, so `agent-runtime --help` stays fast.
 """
@@ -18,7 +23,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +37,7 @@ from agent_runtime.cli.common import (
     EXIT_ERROR,
     EXIT_USAGE,
     Overrides,
+    Secrets,
     backend_options,
     config_option,
     configure_logging,
@@ -54,7 +63,8 @@ from agent_runtime.cli.doctor.tool_call import (
     responses_check,
 )
 from agent_runtime.config import Config
-from agent_runtime.text import unknown
+from agent_runtime.redact import Redactor
+from agent_runtime.text import unknown, visible
 
 __all__ = ["doctor_command"]
 
@@ -71,7 +81,15 @@ __all__ = ["doctor_command"]
     default=30.0,
     show_default=True,
     metavar="SECONDS",
-    help="Timeout of each request (real models can be slow).",
+    help="The longest one request may take, in all (real models can be slow).",
+)
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    default=120.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="The longest the whole command may take; checks it leaves are not run.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every check.")
 @debug_option
@@ -82,6 +100,7 @@ def doctor_command(
     model: str | None,
     api_key: str | None,
     timeout: float,
+    deadline: float,
     as_json: bool,
     debug: bool,
 ) -> None:
@@ -104,6 +123,9 @@ def doctor_command(
     does not depend on. When the server is unreachable, rejects the API key or does not serve
     the model, the later checks are not run. Requests are not retried.
 
+    Each request may take --timeout seconds in all, the whole command --deadline seconds:
+    the checks left when the deadline passes are not run, and the command fails.
+
     Exit codes: 0 every required check passed; 1 a check failed; 3 a server is unreachable;
     2 bad config or usage.
 
@@ -111,17 +133,26 @@ def doctor_command(
     Example:
       agent-runtime doctor --backend local
     """
-    configure_logging(debug)
-    with handle_errors(debug):
-        config = load(config_path)
+    ends = time.monotonic() + deadline
+    secrets = Secrets()
+    secrets.add(api_key)
+    configure_logging(debug, secrets)
+    with handle_errors(debug, secrets):
+        config = load(config_path, secrets=secrets)
         overrides = Overrides(base_url=base_url, model=model, api_key=api_key)
-        targets = _targets(config, backend, overrides, timeout)
-        code = asyncio.run(_doctor(targets, as_json=as_json))
+        targets = _targets(config, backend, overrides, timeout, (ends, deadline))
+        keys = [key for key in (api_key,) if key is not None and key != "EMPTY"]
+        redactor = Redactor(config.secrets()).with_secrets(keys)
+        code = asyncio.run(_doctor(targets, as_json=as_json, redact=redactor.text))
     sys.exit(code)
 
 
 def _targets(
-    config: Config, only: str | None, overrides: Overrides, timeout: float
+    config: Config,
+    only: str | None,
+    overrides: Overrides,
+    timeout: float,
+    deadline: tuple[float, float],
 ) -> list[Target]:
     backends = config.spec.backends
     if only is not None and only not in backends:
@@ -159,6 +190,8 @@ def _targets(
             source=config.source,
             timeout_s=timeout,
             needs=_needs(config, name),
+            deadline=deadline[0],
+            deadline_s=deadline[1],
         )
         for name, spec in backends.items()
         if name not in in_process and only in (None, name)
@@ -192,28 +225,59 @@ def _needs(config: Config, backend: str) -> tuple[Need, ...]:
     return tuple(needs)
 
 
-async def _doctor(targets: list[Target], *, as_json: bool) -> int:
+async def _doctor(targets: list[Target], *, as_json: bool, redact: Callable[[str], str]) -> int:
+    def safe(text: str) -> str:
+        return visible(redact(text), lines=False)
+
     reports: list[tuple[Target, list[Check]]] = []
     for index, target in enumerate(targets):
         if not as_json:
             if index:
                 click.echo()
-            click.echo(click.style(_header(target), bold=True))
+            click.echo(click.style(safe(_header(target)), bold=True))
         checks: list[Check] = []
-        async for check in _diagnose(target):
-            checks.append(check)
+        async for check in _checks(target):
+            checks.append(_safe(check, safe))
             if not as_json:
-                click.echo(_render(check))
+                click.echo(_render(checks[-1]))
         if not as_json:
             click.echo(_summary(checks))
         reports.append((target, checks))
+    stopped = any(check.detail.endswith(_DEADLINE_PASSED) for _, cs in reports for check in cs)
     if as_json:
-        click.echo(json.dumps(_report(reports), indent=2, ensure_ascii=False))
+        report = _report(reports, stopped, safe)
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    elif stopped:
+        seconds = targets[0].deadline_s
+        click.echo(f"Stopped: doctor's deadline of {seconds:g} s (--deadline) passed.")
     if any(check.name == "reachable" and check.ok is False for _, cs in reports for check in cs):
         return EXIT_BACKEND
-    if any(_failed(check) for _, checks in reports for check in checks):
+    if stopped or any(_failed(check) for _, checks in reports for check in checks):
         return EXIT_ERROR
     return 0
+
+
+async def _checks(target: Target) -> AsyncIterator[Check]:
+    """Every check of `target` in order: those the deadline leaves are not run."""
+    done = 0
+    if not target.overdue():
+        async with aclosing(_diagnose(target)) as diagnose:
+            async for check in diagnose:
+                done += 1
+                yield check
+                if target.overdue():
+                    break
+    for name in CHECKS[done:]:
+        yield _not_run(name, target, _DEADLINE_PASSED)
+
+
+_DEADLINE_PASSED = "doctor's deadline passed"
+
+
+def _safe(check: Check, safe: Callable[[str], str]) -> Check:
+    """`check` with its words redacted and made visible (they quote what servers sent)."""
+    fix = None if check.fix is None else safe(check.fix)
+    return replace(check, detail=safe(check.detail), fix=fix)
 
 
 def _failed(check: Check) -> bool:
@@ -257,22 +321,24 @@ def _summary(checks: list[Check]) -> str:
     return ", ".join(parts) + "."
 
 
-def _report(reports: list[tuple[Target, list[Check]]]) -> dict[str, Any]:
+def _report(
+    reports: list[tuple[Target, list[Check]]], stopped: bool, safe: Callable[[str], str]
+) -> dict[str, Any]:
     backends = [
         {
             "backend": target.name,
             "api": target.api,
-            "base_url": target.base_url,
-            "model": target.model,
+            "base_url": safe(target.base_url),
+            "model": safe(target.model),
             "ok": not any(_failed(check) for check in checks),
             "checks": [check.to_dict() for check in checks],
         }
         for target, checks in reports
     ]
-    return {"ok": all(entry["ok"] for entry in backends), "backends": backends}
+    return {"ok": not stopped and all(entry["ok"] for entry in backends), "backends": backends}
 
 
-async def _diagnose(target: Target) -> AsyncIterator[Check]:
+async def _diagnose(target: Target) -> AsyncGenerator[Check, None]:
     """Run the checks against one backend's server, yielding each outcome as it is known."""
     import httpx2
     from openai import AsyncOpenAI

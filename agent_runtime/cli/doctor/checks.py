@@ -2,14 +2,22 @@
 
 A `Check` is one line of the report: passed, failed (required or a warning) or not run. A
 `Target` is a backend with the command-line overrides applied; it knows which checks its
-backend depends on and words the fixes that name its settings. `check_server` and `check_model`
-make the first three checks (reachable, health, model) with an httpx2 client the caller opens.
+backend depends on, words the fixes that name its settings, and how long a request may still
+take (`--timeout` for the whole request, never past the command's `--deadline`).
+`check_server`, `check_version` and `check_model` make the first four checks (reachable,
+health, version, model) with an httpx2 client the caller opens.
+
+What a server sends is data: an answer that is not what vLLM sends (HTML, invalid JSON, an
+error object with status 200) fails its check with a short, quoted view of what came back.
 
 httpx2 is imported inside the functions, so that importing this module costs nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -30,6 +38,7 @@ __all__ = [
     "check_model",
     "check_server",
     "check_version",
+    "preview",
 ]
 
 Api = Literal["responses", "chat_completions"]
@@ -106,6 +115,24 @@ class Target:
     source: str
     timeout_s: float
     needs: tuple[Need, ...] = ()
+    deadline: float = math.inf
+    """When the command must end (`time.monotonic()`)."""
+    deadline_s: float = math.inf
+    """`--deadline`, for messages."""
+
+    def budget(self) -> float:
+        """How long the next request may take: `timeout_s`, or less near the deadline."""
+        return max(0.0, min(self.timeout_s, self.deadline - time.monotonic()))
+
+    def overdue(self) -> bool:
+        """Whether the command's deadline has passed."""
+        return time.monotonic() >= self.deadline
+
+    def late(self, what: str = "no answer") -> str:
+        """Why a request was given up: its own timeout, or the command's deadline."""
+        if self.overdue():
+            return f"{what} before doctor's deadline ({self.deadline_s:g} s, --deadline)"
+        return f"{what} within {self.timeout_s:g} s"
 
     @property
     def root(self) -> str:
@@ -155,7 +182,17 @@ async def check_server(http: httpx2.AsyncClient, target: Target) -> tuple[Check,
 
     where = f"GET {urlsplit(target.root).path}/health"
     try:
-        response = await http.get(f"{target.root}/health")
+        async with asyncio.timeout(target.budget()):
+            response = await http.get(f"{target.root}/health")
+    except TimeoutError:
+        return Check(
+            name="reachable",
+            ok=False,
+            detail=f"{where} at {target.root}: {target.late()}",
+            fix="see the server's log; a slow or overloaded server may need more time: "
+            "--timeout SECONDS (each request), --deadline SECONDS (the whole command)",
+            blocks="the server does not answer",
+        ), None
     except (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.UnsupportedProtocol) as exc:
         why = _why(exc, target, "no connection")
         fix = (
@@ -199,7 +236,7 @@ def _why(exc: httpx2.HTTPError, target: Target, timed_out: str = "no answer") ->
     import httpx2
 
     if isinstance(exc, httpx2.TimeoutException):
-        return f"{timed_out} within {target.timeout_s:g} s"
+        return target.late(timed_out)
     return str(exc) or type(exc).__name__
 
 
@@ -209,12 +246,14 @@ async def check_model(http: httpx2.AsyncClient, target: Target) -> Check:
 
     where = f"GET {target.path('/models')}"
     try:
-        response = await http.get(target.base_url.rstrip("/") + "/models")
-    except httpx2.HTTPError as exc:
+        async with asyncio.timeout(target.budget()):
+            response = await http.get(target.base_url.rstrip("/") + "/models")
+    except (httpx2.HTTPError, TimeoutError) as exc:
+        why = target.late() if isinstance(exc, TimeoutError) else _why(exc, target)
         return Check(
             name="model",
             ok=False,
-            detail=f"{where}: {_why(exc, target)}",
+            detail=f"{where}: {why}",
             fix="see the server's log",
             blocks=f"{where} failed",
         )
@@ -234,7 +273,9 @@ async def check_model(http: httpx2.AsyncClient, target: Target) -> Check:
         )
     names = served_models(response) if status == 200 else None
     if names is None:
-        what = f"{status}" if status != 200 else "200, but not a list of models"
+        what = (
+            f"{status}" if status != 200 else f"200, but not a list of models: {preview(response)}"
+        )
         return Check(
             name="model",
             ok=False,
@@ -266,8 +307,14 @@ async def check_version(http: httpx2.AsyncClient, target: Target) -> Check:
 
     where = f"GET {urlsplit(target.root).path}/version"
     try:
-        response = await http.get(f"{target.root}/version")
+        async with asyncio.timeout(target.budget()):
+            response = await http.get(f"{target.root}/version")
         body = response.json() if response.status_code == 200 else None
+    except TimeoutError:
+        detail = f"{where}: {target.late()}"
+        return Check(
+            name="version", ok=False, detail=detail, fix="see the server's log", required=False
+        )
     except (httpx2.HTTPError, ValueError):
         body = None
     version = body.get("version") if isinstance(body, dict) else None
@@ -311,3 +358,14 @@ async def check_version(http: httpx2.AsyncClient, target: Target) -> Check:
         f"{CHECKED_RELEASES[-1]} is the release checked)",
         required=False,
     )
+
+
+def preview(response: httpx2.Response, limit: int = 100) -> str:
+    """What came back, for a message: the content type and the start of the body, quoted (so
+    control characters are escaped), with how much was left out."""
+    kind = response.headers.get("content-type", "no content type")
+    text = response.text
+    shown = repr(text[:limit]) if text else "an empty body"
+    if len(text) > limit:
+        shown += f"… [{len(text) - limit:,} more characters]"
+    return f"{shown} ({kind})"

@@ -6,18 +6,25 @@
 a failure of the other one is a warning whose fix says which backends need it.
 
 The OpenAI client is passed in and its errors imported inside the functions, so that importing
-this module costs nothing.
+this module costs nothing. Its raw answer is read here, not parsed into the SDK's types: an
+answer that is not what vLLM sends (HTML, invalid JSON, an error object with status 200, items
+of the wrong shape) becomes a failure that says what came back, never an exception.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent_runtime.cli.doctor.checks import Api, Check, Target
+from agent_runtime.text import json_problem, kind_of, one_line
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from openai import APIError, AsyncOpenAI
 
 __all__ = [
@@ -46,6 +53,21 @@ _REASONING_FIX = (
     "openai_gptoss and upgrade vLLM (>= 0.10.2)"
 )
 _LOG_FIX = "see the vLLM log"
+_NOT_VLLM_FIX = (
+    "is base_url a vLLM server? A proxy or web server in front of it may answer instead: "
+    "point base_url at vLLM itself, and see the vLLM log"
+)
+
+
+class _Raw(Protocol):
+    """The SDK's raw answer (`with_raw_response`), as far as it is read here."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def text(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,10 +84,9 @@ class Answer:
 
 async def ask_responses(client: AsyncOpenAI, target: Target) -> Answer:
     """Offer the tool over `POST /v1/responses`."""
-    from openai import APIError
-
-    try:
-        response = await client.responses.create(
+    where = f"POST {target.path('/responses')}"
+    answer = await _ask(
+        client.responses.with_raw_response.create(
             model=target.model,
             instructions=_INSTRUCTIONS,
             input=_PROMPT,
@@ -81,34 +102,41 @@ async def ask_responses(client: AsyncOpenAI, target: Target) -> Answer:
             reasoning={"effort": "low"},
             max_output_tokens=_MAX_TOKENS,
             store=False,
-        )
-    except APIError as exc:
-        where = f"POST {target.path('/responses')}"
-        return Answer(failure=_api_failure(exc, where, target))
+        ),
+        where,
+        target,
+        "output",
+    )
+    if isinstance(answer, Answer):
+        return answer
     calls: list[tuple[str, str]] = []
     texts: list[str] = []
     reasoning = False
-    for item in response.output:
-        if item.type == "function_call":
-            calls.append((item.name, item.arguments))
-        elif item.type == "message":
-            texts += [part.text for part in item.content if part.type == "output_text"]
-        elif item.type == "reasoning":
-            reasoning = reasoning or any(part.text for part in item.content or [])
+    for item in _dicts(answer["output"]):
+        if item.get("type") == "function_call":
+            calls.append((str(item.get("name")), str(item.get("arguments"))))
+        elif item.get("type") == "message":
+            texts += [
+                part["text"]
+                for part in _dicts(item.get("content"))
+                if part.get("type") == "output_text" and isinstance(part.get("text"), str)
+            ]
+        elif item.get("type") == "reasoning":
+            reasoning = reasoning or any(part.get("text") for part in _dicts(item.get("content")))
+    status = answer.get("status")
     return Answer(
         calls=tuple(calls),
         text="\n".join(texts) if texts else None,
-        finish=response.status,
+        finish=status if isinstance(status, str) else None,
         reasoning=reasoning,
     )
 
 
 async def ask_chat(client: AsyncOpenAI, target: Target) -> Answer:
     """Offer the tool over `POST /v1/chat/completions`."""
-    from openai import APIError
-
-    try:
-        completion = await client.chat.completions.create(
+    where = f"POST {target.path('/chat/completions')}"
+    answer = await _ask(
+        client.chat.completions.with_raw_response.create(
             model=target.model,
             messages=[
                 {"role": "system", "content": _INSTRUCTIONS},
@@ -126,26 +154,90 @@ async def ask_chat(client: AsyncOpenAI, target: Target) -> Answer:
             ],
             reasoning_effort="low",
             max_completion_tokens=_MAX_TOKENS,
-        )
-    except APIError as exc:
-        where = f"POST {target.path('/chat/completions')}"
-        return Answer(failure=_api_failure(exc, where, target))
-    if not completion.choices:
-        return Answer(failure=("an answer with no choices", _LOG_FIX))
-    choice = completion.choices[0]
-    message = choice.message.model_dump()
+        ),
+        where,
+        target,
+        "choices",
+    )
+    if isinstance(answer, Answer):
+        return answer
+    choices = _dicts(answer["choices"])
+    if not choices:
+        return Answer(failure=(f"{where} → 200: an answer with no choices", _LOG_FIX))
+    choice = choices[0]
+    message = choice.get("message")
+    message = message if isinstance(message, dict) else {}
     calls = tuple(
-        (str(call["function"]["name"]), str(call["function"]["arguments"]))
-        for call in message.get("tool_calls") or []
+        (str(call["function"].get("name")), str(call["function"].get("arguments")))
+        for call in _dicts(message.get("tool_calls"))
         if isinstance(call.get("function"), dict)
     )
     fields = tuple(name for name in ("reasoning", "reasoning_content") if message.get(name))
+    content = message.get("content")
+    finish = choice.get("finish_reason")
     return Answer(
         calls=calls,
-        text=message.get("content"),
-        finish=choice.finish_reason,
+        text=content if isinstance(content, str) else None,
+        finish=finish if isinstance(finish, str) else None,
         reasoning=bool(fields),
         reasoning_fields=fields,
+    )
+
+
+async def _ask(request: Any, where: str, target: Target, items: str) -> dict[str, Any] | Answer:
+    """Make `request` (an SDK call for the raw answer) within the time allowed, and read its
+    answer: the JSON object with a list under `items`, or an `Answer` that says what failed."""
+    from openai import APIError
+
+    try:
+        async with asyncio.timeout(target.budget()):
+            raw: _Raw = await request
+    except TimeoutError:
+        return Answer(failure=_too_slow(where, target))
+    except APIError as exc:
+        return Answer(failure=_api_failure(exc, where, target))
+    return _read(raw, where, items)
+
+
+def _read(raw: _Raw, where: str, items: str) -> dict[str, Any] | Answer:
+    """The JSON object of an answer with a list under `items`, or what is wrong with it."""
+    status = f"{where} → {raw.status_code}"
+    kind = raw.headers.get("content-type", "")
+    text = raw.text
+    if "json" not in kind.lower():
+        what = f"content type {kind!r}" if kind else "no content type"
+        return _fails(f"{status} with {what}, not JSON: {_quote(text, 100)}", _NOT_VLLM_FIX)
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        problem = json_problem(exc) if isinstance(exc, json.JSONDecodeError) else str(exc)
+        return _fails(f"{status} with invalid JSON ({problem}): {_quote(text, 100)}", _LOG_FIX)
+    if not isinstance(body, dict):
+        return _fails(f"{status} with {kind_of(body)}, not a JSON object", _NOT_VLLM_FIX)
+    error = body.get("error")
+    if error:
+        message = error.get("message") if isinstance(error, dict) else error
+        shown = message if isinstance(message, str) else json.dumps(error, ensure_ascii=False)
+        return _fails(f"{status} with an error: {one_line(shown, 200)}", _LOG_FIX)
+    if not isinstance(body.get(items), list):
+        return _fails(f"{status} without a list of `{items}`: {_quote(text, 100)}", _NOT_VLLM_FIX)
+    return body
+
+
+def _fails(detail: str, fix: str) -> Answer:
+    return Answer(failure=(detail, fix))
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    """The objects in a JSON list (nothing when it is not a list)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _too_slow(where: str, target: Target) -> tuple[str, str]:
+    return (
+        f"{where}: {target.late()}",
+        "the model may be loading or the GPUs busy: see the vLLM log, or allow more "
+        "time with --timeout (each request) and --deadline (the whole command)",
     )
 
 
@@ -154,20 +246,17 @@ def _api_failure(exc: APIError, where: str, target: Target) -> tuple[str, str]:
     from openai import APIConnectionError, APIStatusError, APITimeoutError
 
     if isinstance(exc, APITimeoutError):
-        return (
-            f"{where}: no answer within {target.timeout_s:g} s",
-            "the model may be loading or the GPUs busy: see the vLLM log, or allow more "
-            "time with --timeout",
-        )
+        return _too_slow(where, target)
     if isinstance(exc, APIConnectionError):
-        cause = exc.__cause__ or exc
+        cause = one_line(str(exc.__cause__ or exc), 200)
         return f"{where}: connection failed ({cause})", "see the vLLM log: did the server stop?"
     if not isinstance(exc, APIStatusError):
         return f"{where}: unexpected answer ({exc})", "is base_url a vLLM server?"
     status = exc.status_code
     body = exc.body
     message = body.get("message") if isinstance(body, dict) else body
-    detail = f"{where} → {status}: {message if isinstance(message, str) else exc.message}"
+    shown = one_line(message if isinstance(message, str) else exc.message, 200)
+    detail = f"{where} → {status}: {shown}"
     if status in (401, 403):
         return detail, target.key_fix()
     if status == 404:
@@ -191,9 +280,10 @@ def _looks_like_call(text: str | None) -> bool:
 
 
 def _quote(text: str | None, limit: int = 80) -> str:
+    """`text` quoted (control characters escaped), cut to `limit` characters with a `…`."""
     if text is None:
         return "null"
-    shown = repr(text)
+    shown = repr(text[:limit])
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
