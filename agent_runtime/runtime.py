@@ -667,6 +667,14 @@ class Runtime:
             return RunError(f"agent `{agent}` failed: {detail}")
         return RunError(f"agent `{agent}` failed: {type(exc).__name__}: {exc}")
 
+    def observe(self, listener: Callable[[Mapping[str, Any]], object]) -> Callable[[], None]:
+        """Call `listener` with every trace record of this runtime's runs as it is made
+        (`run_start`, `model_call`, `tool_call`, `handoff`, `run_end`...; see
+        `agent_runtime.tracing`), also with tracing off: for metrics. It runs inside the run,
+        so it must be quick; what it raises is logged and ignored. The record is not redacted
+        yet: do not log it. Returns the function that stops the calls."""
+        return self._tracer.listen(listener)
+
     async def clear_session(self, session: str) -> None:
         """Forget a stored conversation."""
         await self._sessions.clear(session)

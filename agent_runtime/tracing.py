@@ -32,7 +32,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -99,6 +99,31 @@ class TraceWriter:
         self._lock = threading.Lock()
         self._file: IO[bytes] | None = None
         self._failed = False
+        self._listeners: list[Callable[[Mapping[str, Any]], object]] = []
+
+    def listen(self, listener: Callable[[Mapping[str, Any]], object]) -> Callable[[], None]:
+        """Call `listener` with every record of the runs (see `Runtime.observe`); returns the
+        function that stops it."""
+        self._listeners.append(listener)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return stop
+
+    def notify(self, record: Mapping[str, Any]) -> None:
+        """Hand a record to the listeners; what one raises is logged, never fails a run."""
+        for listener in tuple(self._listeners):
+            try:
+                listener(record)
+            except Exception as exc:
+                logger.warning(
+                    "a trace listener failed on a %s record: %s: %s",
+                    record.get("type"),
+                    type(exc).__name__,
+                    exc,
+                )
 
     @property
     def failed(self) -> bool:
@@ -210,7 +235,9 @@ class RunTrace:
     _started: dict[object, float] = field(default_factory=dict)
 
     def record(self, kind: str, **fields: Any) -> None:
-        self.writer.write({"trace_id": self.trace_id, "type": kind, "time": time.time(), **fields})
+        record = {"trace_id": self.trace_id, "type": kind, "time": time.time(), **fields}
+        self.writer.notify(record)
+        self.writer.write(record)
 
     def sensitive(self, value: Any) -> Any:
         return value if self.writer.include_sensitive_data else None
@@ -256,12 +283,6 @@ def quiet_sdk_model_errors() -> None:
         logger.addFilter(_SdkModelErrorFilter())
 
 
-def _task_key() -> object:
-    import asyncio
-
-    return asyncio.current_task()
-
-
 @functools.cache
 def _hooks_class() -> type[RunHooks[Any]]:
     from agents import Agent, ModelResponse, RunContextWrapper, RunHooks, Tool
@@ -283,7 +304,9 @@ def _hooks_class() -> type[RunHooks[Any]]:
         ) -> None:
             trace = current_trace.get()
             if trace is not None:
-                trace._started[("llm", _task_key())] = time.perf_counter()
+                # The SDK runs each hook in a task of its own (gathered with the agent's hooks):
+                # a model call's start and end meet by the run's context, not by task.
+                trace._started[("llm", id(context))] = time.perf_counter()
 
         async def on_llm_end(
             self, context: RunContextWrapper[Any], agent: Agent[Any], response: ModelResponse
@@ -291,7 +314,7 @@ def _hooks_class() -> type[RunHooks[Any]]:
             trace = current_trace.get()
             if trace is None:
                 return
-            started = trace._started.pop(("llm", _task_key()), None)
+            started = trace._started.pop(("llm", id(context)), None)
             usage = response.usage
             model = (
                 agent.model if isinstance(agent.model, str) else getattr(agent.model, "model", "")

@@ -29,6 +29,7 @@ SECTIONS = [
     ("model_settings", "ModelSettingsSpec"),
     ("sessions", "SessionsSpec"),
     ("tracing", "TracingSpec"),
+    ("serve", "ServeSpec"),
 ]
 ANCHORS = {definition: title for title, definition in SECTIONS if definition}
 

@@ -31,6 +31,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "schema": ("agent_runtime.cli.info", "schema_command", "Print agents.yaml's JSON Schema."),
     "doctor": ("agent_runtime.cli.doctor", "doctor_command", "Check a live model server."),
     "up": ("agent_runtime.cli.up", "up_command", "Start a backend's vLLM server, until Ctrl-C."),
+    "serve": (
+        "agent_runtime.cli.serve",
+        "serve_command",
+        "Serve every agent as an OpenAI-compatible model (HTTP).",
+    ),
     "mock": ("agent_runtime.testing.command", "mock_command", "Run the mock vLLM server."),
 }
 """Command name → (module, attribute, one-line help shown by `agent-runtime --help`)."""

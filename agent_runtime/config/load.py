@@ -142,7 +142,8 @@ class Config:
         backend's API key (except the placeholder `EMPTY`), header values (`headers`, and
         `extra_headers` of every `model_settings`), the password (or token) in a `base_url`
         (and the `Basic` credentials made of it), and the value after `--api-key` in
-        `serve_args` and `launch_command`. Values come as loaded, `${VAR}` interpolated."""
+        `serve_args` and `launch_command`, and the keys clients of `agent-runtime serve` bring
+        (`serve.api_keys`). Values come as loaded, `${VAR}` interpolated."""
         found: list[str] = []
         settings = [self.spec.defaults.model_settings]
         settings += [agent.model_settings for agent in self.spec.agents.values()]
@@ -157,6 +158,7 @@ class Config:
             found += _flag_values(backend.launch_command or [])
         for each in settings:
             found += (each.extra_headers or {}).values()
+        found += (key.get_secret_value() for key in self.spec.serve.api_keys)
         return tuple(dict.fromkeys(value for value in found if value))
 
     def resolve_path(self, path: str) -> Path:

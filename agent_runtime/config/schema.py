@@ -39,11 +39,13 @@ __all__ = [
     "EngineSpec",
     "ModelSettingsSpec",
     "RuntimeConfig",
+    "ServeSpec",
     "SessionsSpec",
     "ToolSpec",
     "TracingSpec",
     "agent_tool_name",
     "clean_secret",
+    "is_loopback",
     "is_secret",
     "launch_problem",
     "url_problem",
@@ -571,6 +573,81 @@ class TracingSpec(_Spec):
     )
 
 
+def _clean_serve_key(value: SecretStr) -> SecretStr:
+    key = _checked(value.get_secret_value(), "the API key")
+    if not key:
+        raise PydanticCustomError(
+            "empty_key",
+            "the API key is empty, which would let anyone in; set the variable it comes from, "
+            "or remove the entry",
+        )
+    return SecretStr(key)
+
+
+class ServeSpec(_Spec):
+    """`agent-runtime serve`: every agent as an OpenAI-compatible model over HTTP."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Address to listen on: 127.0.0.1 for this machine only, 0.0.0.0 (or ::) for "
+        "every interface.",
+    )
+    port: int = Field(
+        default=8080, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
+    )
+    api_keys: list[Annotated[SecretStr, AfterValidator(_clean_serve_key)]] = Field(
+        default_factory=list,
+        description="Keys a client must send as `Authorization: Bearer KEY` (use ${VAR}); none: "
+        "no check. They never appear in errors, logs or traces.",
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        gt=0,
+        description="Largest request body accepted, in bytes (413 past it). Default 4 MiB.",
+    )
+    max_runs_per_key: int = Field(
+        default=64,
+        gt=0,
+        description="Runs one API key (without keys: all clients together) may have in flight; "
+        "past it 429 with Retry-After.",
+    )
+    drain_grace_s: float = Field(
+        default=30,
+        ge=0,
+        description="On SIGTERM or Ctrl-C, how long runs in flight may go on, in seconds, while "
+        "new requests get 503; runs still going then are cancelled (their input kept in the "
+        "session).",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser (CORS), e.g. "
+        "https://app.example.com, or * for any; none: CORS off.",
+    )
+    ui: bool | None = Field(
+        default=None,
+        description="Serve the dev UI at / (default: on when host is a loopback address, off "
+        "otherwise).",
+    )
+    store_limit: int = Field(
+        default=10_000,
+        gt=0,
+        description="Responses kept for GET /v1/responses/{id} and previous_response_id; the "
+        "oldest are dropped first.",
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is `localhost` or a loopback address (127.0.0.0/8, ::1): reachable from
+    this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class RuntimeConfig(_Spec):
     """agents.yaml: backends, tools and agents."""
 
@@ -581,6 +658,9 @@ class RuntimeConfig(_Spec):
     agents: dict[str, AgentSpec] = Field(min_length=1, description="Agents by name.")
     sessions: SessionsSpec = Field(default_factory=SessionsSpec, description="Session storage.")
     tracing: TracingSpec = Field(default_factory=TracingSpec, description="Local tracing.")
+    serve: ServeSpec = Field(
+        default_factory=ServeSpec, description="`agent-runtime serve`: the HTTP server."
+    )
 
 
 def url_problem(url: str) -> str | None:
@@ -650,7 +730,9 @@ def is_secret(loc: tuple[str | int, ...]) -> bool:
     """Whether the value at `loc` may hold a secret, so that no message may quote it."""
     if not loc:
         return False
-    return loc[-1] == "api_key" or any(p in ("headers", "extra_headers") for p in loc[:-1])
+    if loc[-1] in ("api_key", "api_keys"):
+        return True
+    return any(p in ("headers", "extra_headers", "api_keys") for p in loc[:-1])
 
 
 def agent_tool_name(spec: AgentToolSpec) -> str:

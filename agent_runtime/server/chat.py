@@ -1,0 +1,421 @@
+"""`POST /v1/chat/completions`: every agent as a Chat Completions model, for Chat-only clients.
+
+`model` names the agent. `messages` become the run: system and developer messages are added to
+the agent's instructions (`instructions=`), the user and assistant messages before the last are
+the history, and the last message, a user message, is the prompt. Nothing is stored: a Chat
+client resends the conversation each time (use `/v1/responses` for stored conversations).
+
+The answer is what the agents said and thought, as vLLM shows gpt-oss's output:
+`choices[0].message.content` is the text of the run's messages (several, as when an agent says
+something before calling a tool or hands off, joined by a blank line) and
+`choices[0].message.reasoning` its reasoning; streamed (`stream: true`) as
+`chat.completion.chunk`s with `delta.reasoning` and `delta.content`, then `finish_reason:
+"stop"`, then a usage chunk when `stream_options.include_usage` is set. `usage` sums all model
+calls of the run.
+
+The agent's own tool calls are not shown: Chat has only `tool_calls`, which a client would try to
+execute. Use `/v1/responses` to see them (as `mcp_call` items). Client tools (`tools`) and `tool`
+messages are refused (400): the agent runs its own tools; `/v1/responses` takes client function
+tools. `temperature`, `top_p`, `max_tokens` / `max_completion_tokens` and `reasoning_effort` apply
+to the run's model calls; other Chat options are ignored.
+
+Errors before the answer starts are HTTP errors in OpenAI's shape (`agent_runtime.server.errors`);
+the stream waits for the run's first output before it starts, so that a model server that
+cannot be reached gets 502, not a broken stream. An error after that ends the stream with one
+`data: {"error": {...}}` event, which OpenAI's clients raise. A client that disconnects cancels
+its run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any, Literal, cast
+
+import pydantic
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from agent_runtime.errors import AgentRuntimeError
+from agent_runtime.redact import own_logger
+from agent_runtime.results import (
+    Message,
+    Reasoning,
+    ReasoningDelta,
+    RunEvent,
+    RunFinished,
+    RunResult,
+    TextDelta,
+    Usage,
+)
+from agent_runtime.server.errors import (
+    APIError,
+    invalid_json,
+    run_error,
+    unknown_agent,
+    validation_error,
+)
+from agent_runtime.server.guard import tracked_run
+from agent_runtime.server.state import ServerState, server_state
+
+__all__ = ["ChatRequest", "routes"]
+
+logger = own_logger(__name__)
+
+_SEPARATOR = "\n\n"
+
+
+class _Part(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore")
+    type: str
+    text: str | None = None
+
+
+class _ChatMessage(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[_Part] | None = None
+
+
+class _StreamOptions(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="ignore")
+    include_usage: bool = False
+
+
+class ChatRequest(pydantic.BaseModel):
+    """The body of `POST /v1/chat/completions` (options not listed are ignored)."""
+
+    model_config = pydantic.ConfigDict(extra="ignore")
+    model: str
+    messages: list[_ChatMessage] = pydantic.Field(min_length=1)
+    stream: bool = False
+    stream_options: _StreamOptions | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    reasoning_effort: str | None = None
+    tools: list[Any] | None = None
+    n: int | None = None
+
+
+async def chat_completions(request: Request) -> Response:
+    """Run the agent named by `model` on the conversation in `messages`."""
+    state = server_state(request)
+    body = await _parse(request)
+    if body.model not in state.runtime.agent_names:
+        raise unknown_agent(body.model, state.runtime.agent_names)
+    _refuse_client_tools(body)
+    instructions, items = _run_input(body.messages)
+    settings = _model_settings(body)
+    if body.stream:
+        return await _stream(request, state, body, instructions, items, settings)
+    async with tracked_run(state, request, body.model) as tally:
+        try:
+            result = await _unless_gone(
+                request,
+                state.runtime.run(
+                    body.model, items, instructions=instructions, model_settings=settings
+                ),
+            )
+        except AgentRuntimeError as exc:
+            raise run_error(exc) from exc
+        if result is None:
+            tally.outcome = "cancelled"
+    if result is None:  # the client left; nobody reads this
+        return Response(status_code=499)
+    return JSONResponse(_completion(body.model, result))
+
+
+async def _parse(request: Request) -> ChatRequest:
+    raw = await request.body()
+    try:
+        document = json.loads(raw)
+    except ValueError as exc:
+        raise invalid_json(exc) from None
+    if not isinstance(document, dict):
+        raise APIError(400, "the request body must be a JSON object.")
+    try:
+        return ChatRequest.model_validate(document)
+    except pydantic.ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def _refuse_client_tools(body: ChatRequest) -> None:
+    if body.tools:
+        raise APIError(
+            400,
+            "client tools are not taken on /v1/chat/completions: the agent runs its own tools. "
+            "Send function tools to /v1/responses, which returns the agent's calls of them.",
+            param="tools",
+        )
+    if body.n is not None and body.n != 1:
+        raise APIError(400, f"`n` must be 1 (an agent gives one answer), got {body.n}.", param="n")
+
+
+def _text(message: _ChatMessage, index: int) -> str:
+    content = message.content
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    texts = []
+    for number, part in enumerate(content):
+        if part.type != "text" or part.text is None:
+            raise APIError(
+                400,
+                f"content parts of type {part.type!r} are not supported; send text.",
+                param=f"messages[{index}].content[{number}]",
+            )
+        texts.append(part.text)
+    return "".join(texts)
+
+
+def _run_input(messages: list[_ChatMessage]) -> tuple[str | None, list[dict[str, str]]]:
+    """The run's added instructions and input items (history, then the prompt)."""
+    instructions: list[str] = []
+    items: list[dict[str, str]] = []
+    for index, message in enumerate(messages):
+        text = _text(message, index)
+        if message.role in ("system", "developer"):
+            if text:
+                instructions.append(text)
+        elif message.role in ("user", "assistant"):
+            items.append({"role": message.role, "content": text})
+        else:
+            raise APIError(
+                400,
+                f"messages with role {message.role!r} answer client tool calls, which this "
+                "endpoint never makes: the agent runs its own tools. Use /v1/responses for "
+                "client function tools.",
+                param=f"messages[{index}].role",
+            )
+    last = len(messages) - 1
+    if messages[last].role != "user":
+        raise APIError(
+            400,
+            f"the last message must be the user's prompt, not a {messages[last].role!r} message.",
+            param=f"messages[{last}].role",
+        )
+    return (_SEPARATOR.join(instructions) or None), items
+
+
+def _model_settings(body: ChatRequest) -> dict[str, Any] | None:
+    settings: dict[str, Any] = {
+        "temperature": body.temperature,
+        "top_p": body.top_p,
+        "max_tokens": body.max_completion_tokens or body.max_tokens,
+        "reasoning_effort": body.reasoning_effort,
+    }
+    chosen = {key: value for key, value in settings.items() if value is not None}
+    return chosen or None
+
+
+async def _unless_gone(request: Request, run: Any) -> RunResult | None:
+    """Await the run; when the client disconnects first, cancel it and give None."""
+    task: asyncio.Task[RunResult] = asyncio.ensure_future(run)
+    gone = asyncio.ensure_future(_disconnected(request.receive))
+    try:
+        done, _ = await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in (task, gone):
+            if not waiting.done():
+                waiting.cancel()
+        await asyncio.wait({task, gone})
+    if task in done or not task.cancelled():
+        return task.result()
+    return None
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+# -- answers ------------------------------------------------------------------------------------
+
+
+def _usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.input_tokens + usage.output_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def _completion(agent: str, result: RunResult) -> dict[str, Any]:
+    content = _SEPARATOR.join(item.text for item in result.items if isinstance(item, Message))
+    reasoning = _SEPARATOR.join(item.text for item in result.items if isinstance(item, Reasoning))
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoning:
+        message["reasoning"] = reasoning
+    return {
+        "id": _new_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": agent,
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+        "usage": _usage(result.usage),
+    }
+
+
+def _new_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+async def _stream(
+    request: Request,
+    state: ServerState,
+    body: ChatRequest,
+    instructions: str | None,
+    items: list[dict[str, str]],
+    settings: dict[str, Any] | None,
+) -> Response:
+    chunks = _chunks(request, state, body, instructions, items, settings)
+    try:
+        first = await anext(chunks)  # the run's first output, or its error as an HTTP error
+    except StopAsyncIteration:  # pragma: no cover - a run always ends with RunFinished
+        first = b""
+    return _EventStream(first, chunks)
+
+
+async def _chunks(
+    request: Request,
+    state: ServerState,
+    body: ChatRequest,
+    instructions: str | None,
+    items: list[dict[str, str]],
+    settings: dict[str, Any] | None,
+) -> AsyncGenerator[bytes, None]:
+    """SSE lines of the run; the first comes once the run has produced something."""
+    agent = body.model
+    chunk_id = _new_id()
+    created = int(time.time())
+    with_usage = body.stream_options is not None and body.stream_options.include_usage
+
+    def chunk(delta: Mapping[str, Any], finish: str | None = None) -> bytes:
+        document: dict[str, Any] = {
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": agent,
+            "choices": [
+                {"index": 0, "delta": dict(delta), "finish_reason": finish, "logprobs": None}
+            ],
+        }
+        if with_usage:
+            document["usage"] = None
+        return _sse(document)
+
+    started = False
+    ended = {"text": False, "reasoning": False}
+    said = {"text": False, "reasoning": False}
+    async with tracked_run(state, request, agent):
+        stream = cast(
+            AsyncGenerator[RunEvent, None],
+            state.runtime.stream(agent, items, instructions=instructions, model_settings=settings),
+        )
+        async with contextlib.aclosing(stream) as events:
+            try:
+                async for event in events:
+                    out = b""
+                    if not started and _shows(event):
+                        started = True
+                        out += chunk({"role": "assistant", "content": ""})
+                    if isinstance(event, TextDelta | ReasoningDelta):
+                        field = "text" if isinstance(event, TextDelta) else "reasoning"
+                        text = event.text
+                        if ended[field] and said[field]:
+                            text = _SEPARATOR + text
+                        ended[field] = False
+                        said[field] = said[field] or bool(text)
+                        key = "content" if field == "text" else "reasoning"
+                        out += chunk({key: text})
+                    elif isinstance(event, Message):
+                        ended["text"] = True
+                    elif isinstance(event, Reasoning):
+                        ended["reasoning"] = True
+                    elif isinstance(event, RunFinished):
+                        out += chunk({}, "stop")
+                        if with_usage:
+                            out += _sse(
+                                {
+                                    "id": chunk_id,
+                                    "object": "chat.completion.chunk",
+                                    "created": created,
+                                    "model": agent,
+                                    "choices": [],
+                                    "usage": _usage(event.result.usage),
+                                }
+                            )
+                        out += b"data: [DONE]\n\n"
+                    if out:
+                        yield out
+            except AgentRuntimeError as exc:
+                error = run_error(exc)
+                if not started:
+                    raise error from exc
+                logger.warning("a streamed chat run of `%s` failed: %s", agent, error.message)
+                yield _sse(error.body())
+
+
+def _shows(event: RunEvent) -> bool:
+    """Whether an event is output of the run (the stream starts with the first one)."""
+    return isinstance(event, TextDelta | ReasoningDelta | Message | Reasoning | RunFinished)
+
+
+def _sse(document: Mapping[str, Any]) -> bytes:
+    return b"data: " + json.dumps(document, ensure_ascii=False).encode() + b"\n\n"
+
+
+class _EventStream(Response):
+    """A `text/event-stream` answer that stops the run when the client disconnects (on any
+    ASGI version) and always closes its chunk iterator, so that the run ends at once."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, first: bytes, rest: AsyncGenerator[bytes, None]) -> None:
+        super().__init__(
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            media_type=self.media_type,
+        )
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        self.first = first
+        self.rest = rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sender = asyncio.ensure_future(self._send_all(send))
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait({sender, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sender, gone):
+                task.cancel()
+            await asyncio.wait({sender, gone})
+            await self.rest.aclose()
+        failure = None if sender.cancelled() else sender.exception()
+        if failure is not None:
+            raise failure
+
+    async def _send_all(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        if self.first:
+            await send({"type": "http.response.body", "body": self.first, "more_body": True})
+        async for chunk in self.rest:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def routes() -> list[Route]:
+    """`POST /v1/chat/completions`."""
+    return [Route("/v1/chat/completions", chat_completions, methods=["POST"])]

@@ -1,0 +1,471 @@
+"""The Responses API: `POST /v1/responses`, `GET`/`DELETE /v1/responses/{id}`,
+`POST /v1/responses/{id}/cancel`, with `model` = an agent's name.
+
+A response runs the agent once (`Runtime.run` / `Runtime.stream`). Its conversation lives in a
+runtime session: `conversation: "ID"` → session `conv:ID`; `previous_response_id` → the
+session of that response; else, when `store` is true (the default), a new session
+`resp:<id>`; with `store: false` the run has no memory. The output items and the stream
+events are made in `items`; the kept responses are in `store`.
+
+Not done yet: function tools sent by the client (400 naming `tools`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, cast
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from agent_runtime.errors import AgentRuntimeError
+from agent_runtime.redact import own_logger
+from agent_runtime.results import RunEvent, RunResult
+from agent_runtime.server.access_log import note_agent
+from agent_runtime.server.errors import APIError, invalid_json, run_error, unknown_agent
+from agent_runtime.server.guard import RunTally, key_id, tracked_run
+from agent_runtime.server.items import (
+    EventBuilder,
+    complete,
+    new_id,
+    output_items,
+    response_error,
+    runtime_input,
+)
+from agent_runtime.server.responses_request import CreateResponse, parse_create
+from agent_runtime.server.state import ServerState, server_state
+from agent_runtime.server.store import ResponseStore, StoredResponse
+
+__all__ = ["EventStream", "routes"]
+
+logger = own_logger(__name__)
+
+Event = dict[str, Any]
+
+
+def routes() -> list[Route]:
+    """The Responses API routes."""
+    return [
+        Route("/v1/responses", create, methods=["POST"]),
+        Route("/v1/responses/{response_id}", retrieve, methods=["GET"]),
+        Route("/v1/responses/{response_id}", delete, methods=["DELETE"]),
+        Route("/v1/responses/{response_id}/cancel", cancel, methods=["POST"]),
+    ]
+
+
+def store_of(state: ServerState) -> ResponseStore:
+    """The app's response store (made on first use when the app did not make one)."""
+    if state.store is None:
+        state.store = ResponseStore(state.options.store_limit)
+    assert isinstance(state.store, ResponseStore)
+    return state.store
+
+
+# -- POST /v1/responses ------------------------------------------------------------------------
+
+
+async def create(request: Request) -> Response:
+    state = server_state(request)
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise invalid_json(exc) from None
+    params = parse_create(body)
+    agent = _check_agent(state, params.model)
+    note_agent(request, agent)
+    store = store_of(state)
+    response_id = new_id("resp")
+    session = _session(store, params, response_id)
+    response = _skeleton(response_id, agent, params)
+    run = _Run(
+        state=state,
+        agent=agent,
+        input=params.input if isinstance(params.input, str) else runtime_input(params.input),
+        session=session,
+        instructions=params.instructions,
+        model_settings=params.model_settings(),
+        response=response,
+    )
+    entry = StoredResponse(
+        id=response_id, session=session, response=response, background=params.background
+    )
+    key = key_id(request)
+    if params.background:
+        if state.gate is not None:
+            state.gate.check(key)  # refused now rather than in the background
+        await _keep(state, entry)
+        entry.task = asyncio.create_task(_background(run, entry, key), name=response_id)
+        return JSONResponse(copy.deepcopy(response))
+    held = contextlib.AsyncExitStack()
+    run.tally = await held.enter_async_context(tracked_run(state, request, agent))
+    try:
+        if params.store:
+            await _keep(state, entry)
+        if params.stream:  # the stream holds the run's slot until it ends
+            return EventStream(_stream(run), on_close=held.aclose)
+    except BaseException:
+        await held.aclose()
+        raise
+    async with held:
+        return await _run_once(run)
+
+
+def _check_agent(state: ServerState, model: str) -> str:
+    names = state.runtime.agent_names
+    if model not in names:
+        raise unknown_agent(model, names)
+    return model
+
+
+def _session(store: ResponseStore, params: CreateResponse, response_id: str) -> str | None:
+    if params.previous_response_id is not None and params.conversation is not None:
+        raise APIError(
+            400,
+            "`previous_response_id` and `conversation` cannot be used together: continue "
+            "either a response or a conversation.",
+            param="previous_response_id",
+        )
+    if params.previous_response_id is not None:
+        previous = store.get(params.previous_response_id)
+        if previous is None:
+            raise _not_found(params.previous_response_id, "previous_response_id")
+        return previous.session or f"resp:{previous.id}"
+    if params.conversation is not None:
+        return f"conv:{params.conversation_id()}"
+    return f"resp:{response_id}" if params.store else None
+
+
+def _skeleton(response_id: str, agent: str, params: CreateResponse) -> dict[str, Any]:
+    """The Response object before its run: what the request asked for, no output yet."""
+    conversation = params.conversation_id()
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "queued" if params.background else "in_progress",
+        "background": params.background,
+        "completed_at": None,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": params.instructions,
+        "max_output_tokens": params.max_output_tokens,
+        "metadata": dict(params.metadata or {}),
+        "model": agent,
+        "output": [],
+        "parallel_tool_calls": True,
+        "previous_response_id": params.previous_response_id,
+        "conversation": {"id": conversation} if conversation is not None else None,
+        "reasoning": {"effort": params.reasoning_effort(), "summary": None},
+        "store": params.store,
+        "temperature": params.temperature,
+        "text": {"format": {"type": "text"}},
+        "tool_choice": "auto",
+        "tools": [],
+        "top_p": params.top_p,
+        "truncation": "disabled",
+        "usage": None,
+        "user": None,
+    }
+
+
+async def _keep(state: ServerState, entry: StoredResponse) -> None:
+    """Keep `entry`, clearing the sessions of the responses dropped for it."""
+    for session in store_of(state).add(entry):
+        await _clear(state, session)
+
+
+async def _clear(state: ServerState, session: str) -> None:
+    try:
+        await state.runtime.clear_session(session)
+    except AgentRuntimeError as exc:  # the response is gone either way
+        logger.warning("could not clear session %r: %s", session, exc)
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+class _Run:
+    """One response's run: what to run, and the Response object it fills in."""
+
+    def __init__(
+        self,
+        *,
+        state: ServerState,
+        agent: str,
+        input: str | list[dict[str, Any]],
+        session: str | None,
+        instructions: str | None,
+        model_settings: dict[str, Any],
+        response: dict[str, Any],
+    ) -> None:
+        self.state = state
+        self.agent = agent
+        self.input = input
+        self.options: dict[str, Any] = {
+            "session": session,
+            "instructions": instructions,
+            "model_settings": model_settings or None,
+        }
+        self.response = response
+        self.tally: RunTally | None = None
+
+    def run(self) -> Awaitable[RunResult]:
+        return self.state.runtime.run(self.agent, self.input, **self.options)
+
+    def events(self) -> AsyncGenerator[RunEvent, None]:
+        stream = self.state.runtime.stream(self.agent, self.input, **self.options)
+        return cast(AsyncGenerator[RunEvent, None], stream)  # an async generator, typed loosely
+
+    def end(self) -> None:
+        """Tell the metrics how the run ended (the response's status)."""
+        if self.tally is not None:
+            status = self.response["status"]
+            ended = status in ("completed", "incomplete", "cancelled")
+            self.tally.outcome = status if ended else "failed"
+
+
+async def _run_once(run: _Run) -> Response:
+    try:
+        result = await run.run()
+    except asyncio.CancelledError:
+        run.response["status"] = "cancelled"
+        raise
+    except Exception as exc:
+        response_error(run.response, exc)
+        if run.response["status"] == "incomplete":
+            return JSONResponse(run.response)
+        if isinstance(exc, AgentRuntimeError):
+            raise run_error(exc) from None
+        raise
+    finally:
+        run.end()
+    run.response["output"] = output_items(result.items)
+    complete(run.response, result)
+    return JSONResponse(run.response)
+
+
+async def _stream(run: _Run) -> AsyncIterator[Event]:
+    """A run as Responses stream events; leaving it (the client gone) cancels the run."""
+    builder = EventBuilder(run.response)
+    try:
+        for event in builder.start():
+            yield event
+        try:
+            async with contextlib.aclosing(run.events()) as events:
+                async for run_event in events:
+                    for event in builder.feed(run_event):
+                        yield event
+        except Exception as exc:
+            _log_unexpected(exc, run)
+            for event in builder.fail(exc):
+                yield event
+    except (asyncio.CancelledError, GeneratorExit):
+        builder.cancelled()
+        raise
+    finally:
+        run.end()
+
+
+async def _background(run: _Run, entry: StoredResponse, key: str) -> None:
+    """A background response's run: the events kept for readers, the response updated."""
+    builder = EventBuilder(run.response)
+    try:
+        async with tracked_run(run.state, key, run.agent) as run.tally:
+            try:
+                entry.publish(builder.start())
+                async with contextlib.aclosing(run.events()) as events:
+                    async for run_event in events:
+                        entry.publish(builder.feed(run_event))
+            except asyncio.CancelledError:
+                builder.cancelled()
+                raise
+            except Exception as exc:
+                _log_unexpected(exc, run)
+                entry.publish(builder.fail(exc))
+            finally:
+                run.end()
+    except APIError as exc:  # refused at start (draining, or the key's runs at the limit)
+        run.response["status"] = "failed"
+        run.response["error"] = {"code": exc.code or "server_error", "message": exc.message}
+    finally:
+        entry.wake()
+
+
+def _log_unexpected(exc: Exception, run: _Run) -> None:
+    if not isinstance(exc, AgentRuntimeError):
+        logger.error("the run of agent %r failed", run.agent, exc_info=exc)
+
+
+# -- GET / DELETE / cancel ---------------------------------------------------------------------
+
+
+def _not_found(response_id: str, param: str | None = None) -> APIError:
+    return APIError(
+        404,
+        f"no response with id '{response_id}'. Responses are kept in this server's memory "
+        "(the newest `store_limit`), only when created with `store: true`, and not across "
+        "restarts.",
+        param=param,
+        code="response_not_found",
+    )
+
+
+def _entry(request: Request) -> tuple[ServerState, StoredResponse]:
+    state = server_state(request)
+    response_id = request.path_params["response_id"]
+    entry = store_of(state).get(response_id)
+    if entry is None:
+        raise _not_found(response_id)
+    note_agent(request, str(entry.response.get("model", "")))
+    return state, entry
+
+
+async def retrieve(request: Request) -> Response:
+    _, entry = _entry(request)
+    if request.query_params.get("stream", "").lower() in ("true", "1"):
+        if not entry.background:
+            raise APIError(
+                400,
+                "only background responses can be streamed again: create it with "
+                "`background: true` and `stream: true`, or read it without `stream`.",
+                param="stream",
+            )
+        after = request.query_params.get("starting_after", "-1")
+        try:
+            start = int(after) + 1
+        except ValueError:
+            raise APIError(
+                400, f"`starting_after` must be an integer, got {after!r}.", param="starting_after"
+            ) from None
+        return EventStream(_replay(entry, start))
+    return JSONResponse(entry.response)
+
+
+async def _replay(entry: StoredResponse, start: int) -> AsyncIterator[Event]:
+    """A background response's events from `start` on, then those still to come."""
+    index = max(start, 0)
+    while True:
+        while index < len(entry.events):
+            yield entry.events[index]
+            index += 1
+        if entry.finished or not entry.running:
+            return
+        await entry.wait_after(index)
+
+
+async def delete(request: Request) -> Response:
+    state, entry = _entry(request)
+    if entry.running:
+        await _cancel(entry)
+    _, orphans = store_of(state).remove(entry.id)
+    for session in orphans:
+        await _clear(state, session)
+    return JSONResponse({"id": entry.id, "object": "response.deleted", "deleted": True})
+
+
+async def cancel(request: Request) -> Response:
+    _, entry = _entry(request)
+    if not entry.background:
+        raise APIError(
+            400,
+            f"response '{entry.id}' was not created with `background: true`: only background "
+            "responses can be cancelled (close the stream to stop a streamed one).",
+            param="response_id",
+        )
+    if entry.running:
+        await _cancel(entry)
+    return JSONResponse(entry.response)
+
+
+async def _cancel(entry: StoredResponse) -> None:
+    assert entry.task is not None
+    entry.task.cancel()
+    await asyncio.wait({entry.task})
+    if not entry.finished:  # cancelled before its run began
+        entry.response["status"] = "cancelled"
+    entry.wake()
+
+
+async def cancel_all(state: ServerState) -> None:
+    """Cancel the background runs still going (the app is shutting down)."""
+    if state.store is None:
+        return
+    entries = store_of(state).running()
+    for entry in entries:
+        await _cancel(entry)
+
+
+# -- server-sent events ------------------------------------------------------------------------
+
+
+class EventStream(Response):
+    """Events as server-sent events (`event: TYPE` / `data: JSON`), ended by `[DONE]`-less
+    end of stream as OpenAI does. A client that disconnects stops the events (their generator
+    is closed at once: a run behind it is cancelled); `on_close` runs in every case."""
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        events: AsyncIterator[Event],
+        *,
+        on_close: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        super().__init__(
+            None,
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            media_type=self.media_type,
+        )
+        # A stream has no length: Response's `content-length: 0` must go.
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        self.events = events
+        self.on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            pump = asyncio.ensure_future(self._send_all(send))
+            gone = asyncio.ensure_future(_disconnected(receive))
+            try:
+                await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (pump, gone):
+                    task.cancel()
+                await asyncio.wait({pump, gone})
+            failure = None if pump.cancelled() else pump.exception()
+            if failure is not None:
+                raise failure
+        finally:
+            try:
+                await _close(self.events)
+            finally:
+                if self.on_close is not None:
+                    await self.on_close()
+
+    async def _send_all(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        try:
+            async for event in self.events:
+                data = json.dumps(event, ensure_ascii=False)
+                chunk = f"event: {event['type']}\ndata: {data}\n\n".encode()
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:  # the client went away while we wrote
+            return
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _close(events: AsyncIterator[Event]) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
