@@ -47,12 +47,14 @@ if TYPE_CHECKING:
     )
     from agent_runtime.runtime import Runtime
     from agent_runtime.sessions import SessionStore
+    from agent_runtime.tools import ClientTool
 
 __all__ = [
     "AgentChanged",
     "AgentRuntimeError",
     "BackendError",
     "BackendUnavailableError",
+    "ClientTool",
     "Config",
     "ConfigError",
     "ConfigProblem",
@@ -87,6 +89,7 @@ _EXPORTS = {
     "AgentRuntimeError": "agent_runtime.errors",
     "BackendError": "agent_runtime.errors",
     "BackendUnavailableError": "agent_runtime.errors",
+    "ClientTool": "agent_runtime.tools",
     "ConfigError": "agent_runtime.errors",
     "ConfigProblem": "agent_runtime.errors",
     "RunError": "agent_runtime.errors",

@@ -12,6 +12,7 @@ and the requests sent, so printing or encoding a result never fails.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,6 +36,7 @@ __all__ = [
     "ToolCall",
     "ToolResult",
     "Usage",
+    "call_id_of",
     "run_item",
     "run_result",
 ]
@@ -122,6 +124,11 @@ class RunResult:
         agent: the agent that gave the final answer.
         warnings: what went wrong without costing the answer, e.g. the run's new items could
             not be stored in its session (the database stayed locked).
+        pending_calls: calls of client tools (`tools=` of the run) that the run stopped at,
+            for the caller to run: then `final_output` is None. Continue the session with a
+            `function_call_output` item for each.
+        session_items: how many items the run's session holds after it (None for a run
+            without a session).
     """
 
     final_output: Any
@@ -131,10 +138,13 @@ class RunResult:
     trace_id: str
     agent: str
     warnings: tuple[str, ...] = ()
+    pending_calls: tuple[ToolCall, ...] = ()
+    session_items: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: `final_output` (a typed output as its JSON value), `items`,
-        `usage`, `turns`, `trace_id`, `agent`, and `warnings` when there are any."""
+        `usage`, `turns`, `trace_id`, `agent`, and `warnings` and `pending_calls` when there
+        are any."""
         from pydantic_core import to_jsonable_python
 
         usage = dataclasses.asdict(self.usage)
@@ -149,6 +159,8 @@ class RunResult:
         }
         if self.warnings:
             document["warnings"] = list(self.warnings)
+        if self.pending_calls:
+            document["pending_calls"] = [dataclasses.asdict(call) for call in self.pending_calls]
         return document
 
 
@@ -240,12 +252,7 @@ def run_item(item: SDKRunItem, names: dict[str, str]) -> RunItem | None:
         arguments = _valid(str(getattr(raw, "arguments", "")))
         return ToolCall(agent=agent, name=_valid(name), arguments=arguments, call_id=call_id)
     if isinstance(item, ToolCallOutputItem):
-        raw_output = item.raw_item
-        call_id = str(
-            raw_output.get("call_id", "")
-            if isinstance(raw_output, dict)
-            else getattr(raw_output, "call_id", "")
-        )
+        call_id = call_id_of(item)
         return ToolResult(
             agent=agent,
             name=names.get(call_id, ""),
@@ -259,15 +266,46 @@ def run_item(item: SDKRunItem, names: dict[str, str]) -> RunItem | None:
     return None
 
 
-def run_result(result: Any, *, trace_id: str) -> RunResult:
-    """The SDK's run result (finished, or a finished stream) as a `RunResult`."""
+def call_id_of(item: SDKRunItem) -> str:
+    """The call id of an SDK tool call or tool output item ("" for other items)."""
+    raw = item.raw_item
+    found = raw.get("call_id", "") if isinstance(raw, dict) else getattr(raw, "call_id", "")
+    return str(found or "")
+
+
+def run_result(
+    result: Any,
+    *,
+    trace_id: str,
+    client_call: Callable[[SDKRunItem], bool] | None = None,
+) -> RunResult:
+    """The SDK's run result (finished, or a finished stream) as a `RunResult`.
+
+    With `client_call`, the run stopped at calls of client tools: the tool call items it
+    picks are the `pending_calls` (their placeholder outputs left out), `final_output` None.
+    """
+    from agents.items import ToolCallItem
+
     names: dict[str, str] = {}
-    items = [converted for item in result.new_items if (converted := run_item(item, names))]
+    pending: list[ToolCall] = []
+    pending_ids: set[str] = set()
+    items: list[RunItem] = []
+    for item in result.new_items:
+        converted = run_item(item, names)
+        if converted is None:
+            continue
+        if client_call is not None and isinstance(item, ToolCallItem) and client_call(item):
+            assert isinstance(converted, ToolCall)
+            pending.append(converted)
+            pending_ids.add(converted.call_id)
+        elif not (isinstance(converted, ToolResult) and converted.call_id in pending_ids):
+            items.append(converted)
     usage = result.context_wrapper.usage
-    final_output = result.final_output
+    final_output = None if pending else result.final_output
     return RunResult(
         final_output=_valid(final_output) if isinstance(final_output, str) else final_output,
         items=tuple(items),
+        pending_calls=tuple(pending),
         usage=Usage(
             requests=usage.requests,
             input_tokens=usage.input_tokens,

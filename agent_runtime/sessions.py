@@ -19,7 +19,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,18 +75,19 @@ def _kind(item: Any) -> str:
     return str(item.get("type") or ("message" if "role" in item else "other"))
 
 
-def consistent_prefix(items: Sequence[Any]) -> list[Any]:
+def consistent_prefix(items: Sequence[Any], *, pending: Collection[str] = ()) -> list[Any]:
     """The longest prefix of `items` that can be resent as it is.
 
     Every function call in it has its output in it (vLLM refuses an output without its call, and
     the model would wait for an output that never comes), and it does not end with reasoning (a
-    reasoning item must be followed by what it led to).
+    reasoning item must be followed by what it led to). Calls whose id is in `pending` (of
+    client tools, whose outputs the next run brings) may stay without their output.
     """
     open_calls: set[Any] = set()
     cut = 0
     for index, item in enumerate(items):
         kind = _kind(item)
-        if kind == "function_call":
+        if kind == "function_call" and item.get("call_id") not in pending:
             open_calls.add(item.get("call_id"))
         elif kind == "function_call_output":
             open_calls.discard(item.get("call_id"))

@@ -31,8 +31,9 @@ import enum
 import functools
 import inspect
 import json
+import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
@@ -49,9 +50,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CANCEL_GRACE_S",
+    "CLIENT_TOOL_NAME",
     "DEFAULT_TOOL_THREADS",
+    "ClientTool",
     "ToolThreads",
     "build_function_tool",
+    "client_function_tool",
     "format_tool_output",
     "run_in_daemon_thread",
     "start_daemon_thread",
@@ -73,6 +77,61 @@ _SHOWN_CHARS = 200
 """The longest argument value quoted in a message to the model."""
 _DETAIL_CHARS = 1_000
 """The longest exception text quoted in a message to the model."""
+
+
+CLIENT_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""What a client tool's name may be (as for OpenAI's function tools)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ClientTool:
+    """A function tool that the caller runs: offered to the model, never run by the runtime.
+
+    Pass client tools to `Runtime.run` / `stream` / `run_sync` (`tools=`). When the model
+    calls one, the run stops after that model turn: `RunResult.pending_calls` has the client
+    calls of the turn (`name`, `arguments`, `call_id`), `final_output` is None. Run them, then
+    continue the session with one `{"type": "function_call_output", "call_id": ..., "output":
+    ...}` input item per call.
+
+    Attributes:
+        name: the name the model calls (letters, digits, `_`, `-`; at most 64).
+        description: what the tool does, for the model.
+        parameters: the JSON Schema of its arguments (an object schema).
+        strict: ask for arguments that match the schema exactly (the schema must then be
+            strict-compatible: every property required, no additional properties).
+    """
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = dataclasses.field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+    strict: bool = False
+
+
+def client_function_tool(tool: ClientTool) -> FunctionTool:
+    """The SDK tool offering `tool` to the model. Its invocation runs nothing: the runtime
+    stops the run at its calls (the text returned is seen by a model only when the turn
+    handed off too, which goes first).
+
+    Raises:
+        agents.UserError: `strict` with a schema that cannot be made strict.
+    """
+    from agents import FunctionTool
+
+    async def invoke(context: ToolContext[Any], arguments: str) -> str:
+        return (
+            f"Error: `{tool.name}` is run by the client, which gets this call only when the "
+            "turn ends with it."
+        )
+
+    return FunctionTool(
+        name=tool.name,
+        description=tool.description,
+        params_json_schema=dict(tool.parameters),
+        on_invoke_tool=invoke,
+        strict_json_schema=tool.strict,
+    )
 
 
 def _arguments_preview(arguments: str, limit: int = _SHOWN_CHARS) -> str:

@@ -15,6 +15,7 @@ def test_package_api() -> None:
         "AgentRuntimeError",
         "BackendError",
         "BackendUnavailableError",
+        "ClientTool",
         "Config",
         "ConfigError",
         "ConfigProblem",

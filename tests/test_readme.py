@@ -30,7 +30,11 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one() -> None:
     assert README.index("```bash") < README.index("## ")
     ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line[:1] != "#"]
     assert "scripts/test" in ci  # the README's test command, as it is written there
-    assert ci[-1] == "uv run --no-sync python scripts/bench.py --quick --check"
+    benches = [
+        "uv run --no-sync python scripts/bench.py --quick --check",
+        "uv run --no-sync python scripts/bench_serve.py --quick --check",
+    ]
+    assert ci[-2:] == benches  # after the tests
 
 
 def test_testing_your_agents_example_runs(pytester: pytest.Pytester) -> None:

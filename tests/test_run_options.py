@@ -269,7 +269,7 @@ async def test_a_stream_refuses_bad_model_settings_when_read(runtime: Runtime) -
 def test_run_stream_and_run_sync_take_the_same_options(method: Any) -> None:
     parameters = inspect.signature(method).parameters
     hints = typing.get_type_hints(method)
-    options = ["session", "max_turns", "context", "instructions", "model_settings"]
+    options = ["session", "max_turns", "context", "instructions", "model_settings", "tools"]
     assert list(parameters)[3:] == options
     assert all(parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in options)
     assert all(parameters[name].default is None for name in options)

@@ -16,6 +16,7 @@ whoever shows the stream can drop the partial answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import random
 import time
@@ -286,6 +287,22 @@ class _Attempts:
         )
 
 
+_DRAIN_S = 1.0
+"""How long a finished stream may take to end (see `_drain`)."""
+
+
+async def _drain(stream: AsyncIterator[Any], deadline: float | None) -> None:
+    """Read a finished stream to its end: the HTTP response is then complete, and its
+    connection goes back to the pool instead of being closed (a new one per streamed call
+    otherwise). Nothing more is expected after the answer; whatever comes is dropped, and a
+    server that keeps the stream open gets `_DRAIN_S` (the connection is closed then)."""
+    limit = asyncio.get_running_loop().time() + _DRAIN_S
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout_at(limit if deadline is None else min(limit, deadline)):
+            async for _ in stream:
+                pass
+
+
 def _timeout_error(policy: RetryPolicy) -> TimeoutError:
     if policy.attempt_timeout_s is None:  # the inner model's own time limit
         return TimeoutError("the model call timed out")
@@ -362,6 +379,7 @@ def _reliable_model_class() -> type[Model]:
                             completed = True
                         started = True
                         yield event
+                    await _drain(stream, deadline)
                     return
                 except Exception as exc:
                     failure = exc

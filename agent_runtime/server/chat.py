@@ -34,9 +34,8 @@ import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any, Literal, cast
+from typing import Any, cast
 
-import pydantic
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -54,66 +53,32 @@ from agent_runtime.results import (
     TextDelta,
     Usage,
 )
-from agent_runtime.server.errors import (
-    APIError,
-    invalid_json,
-    run_error,
-    unknown_agent,
-    validation_error,
+from agent_runtime.server.chat_request import (
+    SEPARATOR,
+    ChatRequest,
+    model_settings,
+    parse_chat_request,
+    refuse_client_tools,
+    run_input,
 )
-from agent_runtime.server.guard import tracked_run
+from agent_runtime.server.errors import run_error, unknown_agent
+from agent_runtime.server.gate import tracked_run
 from agent_runtime.server.state import ServerState, server_state
 
 __all__ = ["ChatRequest", "routes"]
 
 logger = own_logger(__name__)
 
-_SEPARATOR = "\n\n"
-
-
-class _Part(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="ignore")
-    type: str
-    text: str | None = None
-
-
-class _ChatMessage(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="ignore")
-    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[_Part] | None = None
-
-
-class _StreamOptions(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="ignore")
-    include_usage: bool = False
-
-
-class ChatRequest(pydantic.BaseModel):
-    """The body of `POST /v1/chat/completions` (options not listed are ignored)."""
-
-    model_config = pydantic.ConfigDict(extra="ignore")
-    model: str
-    messages: list[_ChatMessage] = pydantic.Field(min_length=1)
-    stream: bool = False
-    stream_options: _StreamOptions | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    reasoning_effort: str | None = None
-    tools: list[Any] | None = None
-    n: int | None = None
-
 
 async def chat_completions(request: Request) -> Response:
     """Run the agent named by `model` on the conversation in `messages`."""
     state = server_state(request)
-    body = await _parse(request)
+    body = await parse_chat_request(request)
     if body.model not in state.runtime.agent_names:
         raise unknown_agent(body.model, state.runtime.agent_names)
-    _refuse_client_tools(body)
-    instructions, items = _run_input(body.messages)
-    settings = _model_settings(body)
+    refuse_client_tools(body)
+    instructions, items = run_input(body.messages)
+    settings = model_settings(body)
     if body.stream:
         return await _stream(request, state, body, instructions, items, settings)
     async with tracked_run(state, request, body.model) as tally:
@@ -131,90 +96,6 @@ async def chat_completions(request: Request) -> Response:
     if result is None:  # the client left; nobody reads this
         return Response(status_code=499)
     return JSONResponse(_completion(body.model, result))
-
-
-async def _parse(request: Request) -> ChatRequest:
-    raw = await request.body()
-    try:
-        document = json.loads(raw)
-    except ValueError as exc:
-        raise invalid_json(exc) from None
-    if not isinstance(document, dict):
-        raise APIError(400, "the request body must be a JSON object.")
-    try:
-        return ChatRequest.model_validate(document)
-    except pydantic.ValidationError as exc:
-        raise validation_error(exc) from None
-
-
-def _refuse_client_tools(body: ChatRequest) -> None:
-    if body.tools:
-        raise APIError(
-            400,
-            "client tools are not taken on /v1/chat/completions: the agent runs its own tools. "
-            "Send function tools to /v1/responses, which returns the agent's calls of them.",
-            param="tools",
-        )
-    if body.n is not None and body.n != 1:
-        raise APIError(400, f"`n` must be 1 (an agent gives one answer), got {body.n}.", param="n")
-
-
-def _text(message: _ChatMessage, index: int) -> str:
-    content = message.content
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    texts = []
-    for number, part in enumerate(content):
-        if part.type != "text" or part.text is None:
-            raise APIError(
-                400,
-                f"content parts of type {part.type!r} are not supported; send text.",
-                param=f"messages[{index}].content[{number}]",
-            )
-        texts.append(part.text)
-    return "".join(texts)
-
-
-def _run_input(messages: list[_ChatMessage]) -> tuple[str | None, list[dict[str, str]]]:
-    """The run's added instructions and input items (history, then the prompt)."""
-    instructions: list[str] = []
-    items: list[dict[str, str]] = []
-    for index, message in enumerate(messages):
-        text = _text(message, index)
-        if message.role in ("system", "developer"):
-            if text:
-                instructions.append(text)
-        elif message.role in ("user", "assistant"):
-            items.append({"role": message.role, "content": text})
-        else:
-            raise APIError(
-                400,
-                f"messages with role {message.role!r} answer client tool calls, which this "
-                "endpoint never makes: the agent runs its own tools. Use /v1/responses for "
-                "client function tools.",
-                param=f"messages[{index}].role",
-            )
-    last = len(messages) - 1
-    if messages[last].role != "user":
-        raise APIError(
-            400,
-            f"the last message must be the user's prompt, not a {messages[last].role!r} message.",
-            param=f"messages[{last}].role",
-        )
-    return (_SEPARATOR.join(instructions) or None), items
-
-
-def _model_settings(body: ChatRequest) -> dict[str, Any] | None:
-    settings: dict[str, Any] = {
-        "temperature": body.temperature,
-        "top_p": body.top_p,
-        "max_tokens": body.max_completion_tokens or body.max_tokens,
-        "reasoning_effort": body.reasoning_effort,
-    }
-    chosen = {key: value for key, value in settings.items() if value is not None}
-    return chosen or None
 
 
 async def _unless_gone(request: Request, run: Any) -> RunResult | None:
@@ -252,8 +133,8 @@ def _usage(usage: Usage) -> dict[str, Any]:
 
 
 def _completion(agent: str, result: RunResult) -> dict[str, Any]:
-    content = _SEPARATOR.join(item.text for item in result.items if isinstance(item, Message))
-    reasoning = _SEPARATOR.join(item.text for item in result.items if isinstance(item, Reasoning))
+    content = SEPARATOR.join(item.text for item in result.items if isinstance(item, Message))
+    reasoning = SEPARATOR.join(item.text for item in result.items if isinstance(item, Reasoning))
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if reasoning:
         message["reasoning"] = reasoning
@@ -334,7 +215,7 @@ async def _chunks(
                         field = "text" if isinstance(event, TextDelta) else "reasoning"
                         text = event.text
                         if ended[field] and said[field]:
-                            text = _SEPARATOR + text
+                            text = SEPARATOR + text
                         ended[field] = False
                         said[field] = said[field] or bool(text)
                         key = "content" if field == "text" else "reasoning"

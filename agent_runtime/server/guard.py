@@ -1,4 +1,4 @@
-"""What a request must pass before it reaches a route, and what a run must pass to start.
+"""What a request must pass before it reaches a route.
 
 `Guard` (pure ASGI middleware, in front of the routes) checks, in this order:
 
@@ -16,31 +16,32 @@
    bytes received (a `Content-Length` that says more is refused at once; a chunked body is
    counted as it comes). The body is read here, then handed to the route.
 
-`Gate.run_slot(request)` wraps each run: per key (or for the whole server when no keys are
-set) at most `max_runs_per_key` runs in flight, past it 429 `too_many_runs` with
-`Retry-After: 1`; while draining, 503. `await gate.drained(timeout)` waits for the runs in
-flight to end.
+What a run must pass to start (runs in flight per key, draining) is the gate's:
+`agent_runtime.server.gate`, whose names are importable from here too.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import hmac
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.middleware import Middleware
-from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent_runtime.server.errors import APIError
+from agent_runtime.server.gate import (
+    KEY_SCOPE,
+    RETRY_AFTER_DRAINING_S,
+    Gate,
+    RunTally,
+    draining_error,
+    key_id,
+    tracked_run,
+)
 
 if TYPE_CHECKING:
-    from agent_runtime.server.options import ServeOptions
     from agent_runtime.server.state import ServerState
 
 __all__ = [
@@ -56,12 +57,6 @@ __all__ = [
     "tracked_run",
 ]
 
-KEY_SCOPE = "agent_runtime.key_id"
-"""The scope entry that holds the fingerprint of the request's API key ("" without keys)."""
-
-RETRY_AFTER_DRAINING_S = 5
-"""`Retry-After` of a 503 while draining: by then another instance is likely up."""
-
 _OPEN_PREFIX = "/v1"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # A body past the limit is still read (and dropped) up to this much, so that the client, busy
@@ -72,113 +67,6 @@ _DISCARD_BYTES = 64 * 1024 * 1024
 def fingerprint(key: str) -> str:
     """A short, stable, non-reversible name for an API key (`key_3f9a1c2e`), safe to log."""
     return "key_" + hashlib.sha256(key.encode()).hexdigest()[:8]
-
-
-def key_id(conn: HTTPConnection | Scope) -> str:
-    """The fingerprint of the request's API key, "" when the server has no keys."""
-    scope = conn.scope if isinstance(conn, HTTPConnection) else conn
-    value = scope.get(KEY_SCOPE, "")
-    return value if isinstance(value, str) else ""
-
-
-class Gate:
-    """Runs in flight, per key: the concurrency limit, and draining on shutdown.
-
-    Args:
-        options: `max_runs_per_key` is read from it.
-        metrics: counts the 429 / 503 given here (`Metrics.rejected`), or None.
-    """
-
-    def __init__(self, options: ServeOptions, *, metrics: Any = None) -> None:
-        self.limit = options.max_runs_per_key
-        self.metrics = metrics
-        self.draining = False
-        self._in_flight: dict[str, int] = {}
-        self._total = 0
-        self._idle: asyncio.Event | None = None
-
-    @property
-    def in_flight(self) -> int:
-        """Runs in flight, all keys together."""
-        return self._total
-
-    def in_flight_of(self, key: str) -> int:
-        """Runs in flight for one key fingerprint ("" without keys)."""
-        return self._in_flight.get(key, 0)
-
-    def start_draining(self) -> None:
-        """From now on new runs get 503 (and the guard refuses new `/v1` writes)."""
-        self.draining = True
-
-    def check(self, key: str) -> None:
-        """Raise the error a new run of `key` would get now (503 draining, 429 at the limit)."""
-        if self.draining:
-            self._reject("503")
-            raise draining_error()
-        if self._in_flight.get(key, 0) >= self.limit:
-            self._reject("429")
-            who = "this API key" if key else "this server"
-            raise APIError(
-                429,
-                f"{who} already has {self.limit} runs in flight (max_runs_per_key="
-                f"{self.limit}). Retry when one has finished, or raise `serve.max_runs_per_key`.",
-                type="rate_limit_error",
-                code="too_many_runs",
-                headers={"Retry-After": "1"},
-            )
-
-    @contextlib.asynccontextmanager
-    async def run_slot(self, request: HTTPConnection | str) -> AsyncIterator[None]:
-        """Hold one run slot of the request's key while the block runs.
-
-        Raises:
-            APIError: 503 while draining; 429 (`Retry-After: 1`) past `max_runs_per_key`.
-        """
-        key = request if isinstance(request, str) else key_id(request)
-        self.check(key)
-        self._in_flight[key] = self._in_flight.get(key, 0) + 1
-        self._total += 1
-        try:
-            yield
-        finally:
-            left = self._in_flight[key] - 1
-            if left:
-                self._in_flight[key] = left
-            else:
-                del self._in_flight[key]
-            self._total -= 1
-            if self._total == 0 and self._idle is not None:
-                self._idle.set()
-
-    async def drained(self, within_s: float | None) -> bool:
-        """Wait until no run is in flight, at most `within_s` seconds; whether none is left."""
-        if self._total == 0:
-            return True
-        self._idle = asyncio.Event()
-        try:
-            async with asyncio.timeout(within_s):
-                while self._total:
-                    self._idle.clear()
-                    await self._idle.wait()
-        except TimeoutError:
-            return self._total == 0
-        return True
-
-    def _reject(self, reason: str) -> None:
-        if self.metrics is not None:
-            self.metrics.rejected(reason)
-
-
-def draining_error() -> APIError:
-    """503 for a request that arrives while the server shuts down."""
-    return APIError(
-        503,
-        "the server is shutting down and takes no new requests. Retry shortly (another "
-        "instance may answer).",
-        type="server_error",
-        code="draining",
-        headers={"Retry-After": str(RETRY_AFTER_DRAINING_S)},
-    )
 
 
 class Guard:
@@ -353,49 +241,3 @@ def middleware(state: ServerState) -> list[Middleware]:
         )
     stack.append(Middleware(Guard, state=state))
     return stack
-
-
-@dataclass(slots=True)
-class RunTally:
-    """How a run held by `tracked_run` ended, for the metrics; a route may set `outcome` itself
-    (e.g. `incomplete` for a response that ends with a client function call)."""
-
-    agent: str
-    outcome: str | None = None
-
-
-@contextlib.asynccontextmanager
-async def tracked_run(
-    state: ServerState, request: HTTPConnection | str, agent: str
-) -> AsyncIterator[RunTally]:
-    """Hold a run slot of the request's key (`Gate.run_slot`: 429 / 503), name the agent in the
-    access log, and count the run in the metrics: in flight while the block runs, then its
-    outcome (`completed` when the block ends normally, `incomplete` on `RunLimitError`,
-    `cancelled` when cancelled or closed, `failed` on any other error) unless the block set
-    `tally.outcome`, and its duration."""
-    from agent_runtime.errors import RunLimitError
-    from agent_runtime.server.access_log import note_agent
-
-    if isinstance(request, HTTPConnection):
-        note_agent(request, agent)
-    gate = state.gate
-    slot = gate.run_slot(request) if gate is not None else contextlib.nullcontext()
-    async with slot:
-        metrics = state.metrics
-        tally = RunTally(agent)
-        if metrics is not None:
-            metrics.run_started(agent)
-        started = time.perf_counter()
-        outcome = "failed"
-        try:
-            yield tally
-            outcome = "completed"
-        except RunLimitError:
-            outcome = "incomplete"
-            raise
-        except (asyncio.CancelledError, GeneratorExit):
-            outcome = "cancelled"
-            raise
-        finally:
-            if metrics is not None:
-                metrics.run_finished(agent, tally.outcome or outcome, time.perf_counter() - started)

@@ -8,12 +8,16 @@ How a run's items become output items (in run order):
 - `Handoff` → an `mcp_call` named `transfer_to_<agent>` (the SDK's own name for handoff tools,
   e.g. `transfer_to_weather_haiku`),
   `arguments: "{}"`, `output: {"assistant": "<agent>"}`, `server_label` = the agent handing off;
-- `Message` → `message` with one `output_text` part.
+- `Message` → `message` with one `output_text` part;
+- a call of a client tool that the run stopped at (`RunResult.pending_calls`) → a
+  `function_call` (`call_id`, `name`, `arguments`, `status: completed`), after everything
+  else: the client runs it and continues with a `function_call_output`.
 
 The agent's own tool calls are `mcp_call` items because clients treat those as calls that a
 server already made: the `openai` client parses them and the Agents SDK records them without
 executing anything. Sent back as input (a client replaying the conversation), each becomes the
-`function_call` and `function_call_output` the agent saw (`runtime_input`).
+`function_call` and `function_call_output` the agent saw (`runtime_input`); the client's own
+`function_call` and `function_call_output` items are passed on as they are.
 
 How a run ends: completed → `completed`; `RunLimitError` (max turns, time budget, loop guard)
 → `incomplete` (`incomplete_details.reason` `max_output_tokens` when the answer was cut at the
@@ -124,6 +128,18 @@ def mcp_item(
     }
 
 
+def function_call_item(item_id: str, call: ToolCall, status: str = "completed") -> Item:
+    """A client tool's call, for the client to run."""
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "call_id": call.call_id,
+        "name": call.name,
+        "arguments": call.arguments if status == "completed" else "",
+        "status": status,
+    }
+
+
 def handoff_item(item_id: str, handoff: Handoff) -> Item:
     return mcp_item(
         item_id,
@@ -134,8 +150,9 @@ def handoff_item(item_id: str, handoff: Handoff) -> Item:
     )
 
 
-def output_items(items: Iterable[RunItem]) -> list[Item]:
-    """A finished run's items as output items (a tool call and its result make one item)."""
+def output_items(items: Iterable[RunItem], pending: Iterable[ToolCall] = ()) -> list[Item]:
+    """A finished run's items as output items (a tool call and its result make one item),
+    then the client calls it stopped at."""
     output: list[Item] = []
     calls: dict[str, Item] = {}
     for item in items:
@@ -162,6 +179,7 @@ def output_items(items: Iterable[RunItem]) -> list[Item]:
             found["status"] = "completed"
         elif isinstance(item, Handoff):
             output.append(handoff_item(new_id("mcp"), item))
+    output += [function_call_item(new_id("fc"), call) for call in pending]
     return output
 
 
@@ -208,7 +226,8 @@ def runtime_input(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Client input items as the runtime takes them: `mcp_call` items (this server's own tool
     calls, replayed by a client that keeps the history) become the `function_call` and
     `function_call_output` pair the agent saw; `item_reference`s cannot be resolved and are
-    left out; everything else is passed on."""
+    left out; a `function_call_output` whose output is a list of parts becomes their text;
+    everything else is passed on."""
     converted: list[dict[str, Any]] = []
     for item in items:
         kind = item.get("type")
@@ -230,6 +249,10 @@ def runtime_input(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             )
         elif kind == "item_reference":
             continue
+        elif kind == "function_call_output" and isinstance(item.get("output"), list):
+            parts = [part for part in item["output"] if isinstance(part, Mapping)]
+            text = "".join(str(part.get("text") or "") for part in parts)
+            converted.append({**item, "output": text})
         else:
             converted.append(dict(item))
     return converted
@@ -302,8 +325,11 @@ class EventBuilder:
         return []  # AgentChanged: shown by the items that follow
 
     def finish(self, result: RunResult) -> list[Event]:
-        """Close what is open and end with `response.completed`."""
+        """Close what is open, add the client calls the run stopped at, and end with
+        `response.completed`."""
         events = self._close_open()
+        for call in result.pending_calls:
+            events += self._function_call(call)
         self._set_output()
         complete(self.response, result)
         events.append(self._lifecycle("response.completed"))
@@ -458,6 +484,23 @@ class EventBuilder:
         events.append(
             self.event("response.mcp_call.in_progress", item_id=item["id"], output_index=index)
         )
+        return events
+
+    def _function_call(self, call: ToolCall) -> list[Event]:
+        """A client call, streamed as OpenAI streams function calls (its arguments whole)."""
+        events: list[Event] = []
+        index = self._add_item(function_call_item(new_id("fc"), call, "in_progress"), events)
+        item = self._output[index]
+        where = {"item_id": item["id"], "output_index": index}
+        events.append(
+            self.event("response.function_call_arguments.delta", **where, delta=call.arguments)
+        )
+        events.append(
+            self.event("response.function_call_arguments.done", **where, arguments=call.arguments)
+        )
+        item["arguments"] = call.arguments
+        item["status"] = "completed"
+        events.append(self._item_done(index))
         return events
 
     def _tool_result(self, result: ToolResult) -> list[Event]:

@@ -3,11 +3,20 @@
 
 A response runs the agent once (`Runtime.run` / `Runtime.stream`). Its conversation lives in a
 runtime session: `conversation: "ID"` → session `conv:ID`; `previous_response_id` → the
-session of that response; else, when `store` is true (the default), a new session
-`resp:<id>`; with `store: false` the run has no memory. The output items and the stream
-events are made in `items`; the kept responses are in `store`.
+session of that response when it is the newest response of that session, else (an older one:
+a branch) a new session `resp:<id>` that starts with the items the session had when that
+response completed; else, when `store` is true (the default), a new session `resp:<id>`; with
+`store: false` the run has no memory. The output items and the stream events are made in
+`items`; the kept responses are in `store`.
 
-Not done yet: function tools sent by the client (400 naming `tools`).
+Function `tools` sent by the client are offered to the agent (the one named, not those it hands
+off to) next to its own (`Runtime.run(..., tools=...)`). When the model calls one, the run
+stops after that turn and the response ends, `completed`, with the calls as `function_call`
+items; the client runs them and continues with `function_call_output` items, either with
+`previous_response_id` (the session has the calls) or by sending the whole conversation
+again, as the Agents SDK does (then the run's input is that list).
+
+A client that disconnects cancels its run, streamed or not.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from starlette.types import Receive, Scope, Send
 
 from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.redact import own_logger
-from agent_runtime.results import RunEvent, RunResult
+from agent_runtime.results import RunEvent, RunFinished, RunResult
 from agent_runtime.server.access_log import note_agent
 from agent_runtime.server.errors import APIError, invalid_json, run_error, unknown_agent
 from agent_runtime.server.guard import RunTally, key_id, tracked_run
@@ -42,6 +51,7 @@ from agent_runtime.server.items import (
 from agent_runtime.server.responses_request import CreateResponse, parse_create
 from agent_runtime.server.state import ServerState, server_state
 from agent_runtime.server.store import ResponseStore, StoredResponse
+from agent_runtime.tools import ClientTool
 
 __all__ = ["EventStream", "routes"]
 
@@ -80,21 +90,34 @@ async def create(request: Request) -> Response:
     params = parse_create(body)
     agent = _check_agent(state, params.model)
     note_agent(request, agent)
+    tools = params.client_tools()
+    if tools:
+        try:
+            state.runtime.check_tools(agent, tools)
+        except AgentRuntimeError as exc:
+            raise run_error(exc) from None
     store = store_of(state)
     response_id = new_id("resp")
-    session = _session(store, params, response_id)
+    kept = params.store or params.background
+    session, history = await _session(state, store, params, response_id, kept=kept)
     response = _skeleton(response_id, agent, params)
+    entry = StoredResponse(
+        id=response_id, session=session, response=response, background=params.background
+    )
+    items = params.input if isinstance(params.input, str) else runtime_input(params.input)
+    if history:
+        new = [{"role": "user", "content": items}] if isinstance(items, str) else items
+        items = [*history, *new]
     run = _Run(
         state=state,
         agent=agent,
-        input=params.input if isinstance(params.input, str) else runtime_input(params.input),
+        input=items,
         session=session,
         instructions=params.instructions,
         model_settings=params.model_settings(),
+        tools=tools,
         response=response,
-    )
-    entry = StoredResponse(
-        id=response_id, session=session, response=response, background=params.background
+        entry=entry if kept else None,
     )
     key = key_id(request)
     if params.background:
@@ -114,7 +137,7 @@ async def create(request: Request) -> Response:
         await held.aclose()
         raise
     async with held:
-        return await _run_once(run)
+        return await _run_once(run, request.receive)
 
 
 def _check_agent(state: ServerState, model: str) -> str:
@@ -124,7 +147,15 @@ def _check_agent(state: ServerState, model: str) -> str:
     return model
 
 
-def _session(store: ResponseStore, params: CreateResponse, response_id: str) -> str | None:
+async def _session(
+    state: ServerState,
+    store: ResponseStore,
+    params: CreateResponse,
+    response_id: str,
+    *,
+    kept: bool,
+) -> tuple[str | None, list[Any]]:
+    """The session of a new response, and the items to start it with (a branch)."""
     if params.previous_response_id is not None and params.conversation is not None:
         raise APIError(
             400,
@@ -136,10 +167,46 @@ def _session(store: ResponseStore, params: CreateResponse, response_id: str) -> 
         previous = store.get(params.previous_response_id)
         if previous is None:
             raise _not_found(params.previous_response_id, "previous_response_id")
-        return previous.session or f"resp:{previous.id}"
+        session = previous.session or f"resp:{previous.id}"
+        if store.is_head(previous, session):
+            store.claim(session, response_id, kept=kept)
+            return session, []
+        return await _branch(state, store, previous, session, response_id, kept=kept)
     if params.conversation is not None:
-        return f"conv:{params.conversation_id()}"
-    return f"resp:{response_id}" if params.store else None
+        session = f"conv:{params.conversation_id()}"
+        store.claim(session, response_id, kept=kept)
+        return session, []
+    if not params.store:
+        return None, []
+    session = f"resp:{response_id}"
+    store.claim(session, response_id, kept=kept)
+    return session, []
+
+
+async def _branch(
+    state: ServerState,
+    store: ResponseStore,
+    previous: StoredResponse,
+    session: str,
+    response_id: str,
+    *,
+    kept: bool,
+) -> tuple[str, list[Any]]:
+    """A new session for a response continuing `previous`, which newer responses continue
+    too: it starts with the items `session` had when `previous` completed."""
+    count = previous.session_items
+    history = await state.runtime.session_items(session) if count is not None else []
+    if count is None or len(history) < count:
+        raise APIError(
+            400,
+            f"response '{previous.id}' is not the newest of its conversation, and it cannot be "
+            f"branched from: it has not completed (status `{previous.status}`). Continue the "
+            "newest response instead.",
+            param="previous_response_id",
+        )
+    branch = f"resp:{response_id}"
+    store.claim(branch, response_id, kept=kept)
+    return branch, history[:count]
 
 
 def _skeleton(response_id: str, agent: str, params: CreateResponse) -> dict[str, Any]:
@@ -166,8 +233,8 @@ def _skeleton(response_id: str, agent: str, params: CreateResponse) -> dict[str,
         "store": params.store,
         "temperature": params.temperature,
         "text": {"format": {"type": "text"}},
-        "tool_choice": "auto",
-        "tools": [],
+        "tool_choice": params.tool_choice or "auto",
+        "tools": [tool.echoed() for tool in params.tools or ()],
         "top_p": params.top_p,
         "truncation": "disabled",
         "usage": None,
@@ -203,7 +270,9 @@ class _Run:
         session: str | None,
         instructions: str | None,
         model_settings: dict[str, Any],
+        tools: list[ClientTool],
         response: dict[str, Any],
+        entry: StoredResponse | None,
     ) -> None:
         self.state = state
         self.agent = agent
@@ -212,8 +281,10 @@ class _Run:
             "session": session,
             "instructions": instructions,
             "model_settings": model_settings or None,
+            "tools": tools,
         }
         self.response = response
+        self.entry = entry
         self.tally: RunTally | None = None
 
     def run(self) -> Awaitable[RunResult]:
@@ -223,6 +294,11 @@ class _Run:
         stream = self.state.runtime.stream(self.agent, self.input, **self.options)
         return cast(AsyncGenerator[RunEvent, None], stream)  # an async generator, typed loosely
 
+    def completed(self, result: RunResult) -> None:
+        """Note where the run left its session (for responses that branch from this one)."""
+        if self.entry is not None:
+            self.entry.session_items = result.session_items
+
     def end(self) -> None:
         """Tell the metrics how the run ended (the response's status)."""
         if self.tally is not None:
@@ -231,41 +307,65 @@ class _Run:
             self.tally.outcome = status if ended else "failed"
 
 
-async def _run_once(run: _Run) -> Response:
+async def _run_once(run: _Run, receive: Receive) -> Response:
+    """The run, answered as one Response object; a client that leaves first cancels it."""
     try:
-        result = await run.run()
+        result = await _unless_gone(run.run(), receive)
     except asyncio.CancelledError:
         run.response["status"] = "cancelled"
+        run.end()
         raise
     except Exception as exc:
         response_error(run.response, exc)
+        run.end()
         if run.response["status"] == "incomplete":
             return JSONResponse(run.response)
         if isinstance(exc, AgentRuntimeError):
             raise run_error(exc) from None
         raise
-    finally:
+    if result is None:  # the client left; nobody reads this
+        run.response["status"] = "cancelled"
         run.end()
-    run.response["output"] = output_items(result.items)
+        return Response(status_code=499)
+    run.response["output"] = output_items(result.items, result.pending_calls)
     complete(run.response, result)
+    run.completed(result)
+    run.end()
     return JSONResponse(run.response)
 
 
-async def _stream(run: _Run) -> AsyncIterator[Event]:
-    """A run as Responses stream events; leaving it (the client gone) cancels the run."""
+async def _unless_gone(run: Awaitable[RunResult], receive: Receive) -> RunResult | None:
+    """Await the run; when the client disconnects first, cancel it and give None."""
+    task = asyncio.ensure_future(run)
+    gone = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in (task, gone):
+            waiting.cancel()
+        await asyncio.wait({task, gone})
+    if task.cancelled():
+        return None
+    return task.result()
+
+
+async def _stream(run: _Run) -> AsyncIterator[list[Event]]:
+    """A run as Responses stream events, in batches (those one run event makes are written
+    together); leaving it (the client gone) cancels the run."""
     builder = EventBuilder(run.response)
     try:
-        for event in builder.start():
-            yield event
+        yield list(builder.start())
         try:
             async with contextlib.aclosing(run.events()) as events:
                 async for run_event in events:
-                    for event in builder.feed(run_event):
-                        yield event
+                    if isinstance(run_event, RunFinished):
+                        run.completed(run_event.result)
+                    batch = list(builder.feed(run_event))
+                    if batch:
+                        yield batch
         except Exception as exc:
             _log_unexpected(exc, run)
-            for event in builder.fail(exc):
-                yield event
+            yield list(builder.fail(exc))
     except (asyncio.CancelledError, GeneratorExit):
         builder.cancelled()
         raise
@@ -282,6 +382,8 @@ async def _background(run: _Run, entry: StoredResponse, key: str) -> None:
                 entry.publish(builder.start())
                 async with contextlib.aclosing(run.events()) as events:
                     async for run_event in events:
+                        if isinstance(run_event, RunFinished):
+                            run.completed(run_event.result)
                         entry.publish(builder.feed(run_event))
             except asyncio.CancelledError:
                 builder.cancelled()
@@ -348,13 +450,15 @@ async def retrieve(request: Request) -> Response:
     return JSONResponse(entry.response)
 
 
-async def _replay(entry: StoredResponse, start: int) -> AsyncIterator[Event]:
-    """A background response's events from `start` on, then those still to come."""
+async def _replay(entry: StoredResponse, start: int) -> AsyncIterator[list[Event]]:
+    """A background response's events from `start` on, then those still to come (those kept
+    so far in one batch)."""
     index = max(start, 0)
     while True:
-        while index < len(entry.events):
-            yield entry.events[index]
-            index += 1
+        if index < len(entry.events):
+            batch = entry.events[index:]
+            index += len(batch)
+            yield batch
         if entry.finished or not entry.running:
             return
         await entry.wait_after(index)
@@ -406,15 +510,16 @@ async def cancel_all(state: ServerState) -> None:
 
 
 class EventStream(Response):
-    """Events as server-sent events (`event: TYPE` / `data: JSON`), ended by `[DONE]`-less
-    end of stream as OpenAI does. A client that disconnects stops the events (their generator
-    is closed at once: a run behind it is cancelled); `on_close` runs in every case."""
+    """Batches of events as server-sent events (`event: TYPE` / `data: JSON`), each batch in
+    one write, ended by `[DONE]`-less end of stream as OpenAI does. A client that disconnects
+    stops the events (their generator is closed at once: a run behind it is cancelled);
+    `on_close` runs in every case."""
 
     media_type = "text/event-stream"
 
     def __init__(
         self,
-        events: AsyncIterator[Event],
+        events: AsyncIterator[list[Event]],
         *,
         on_close: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
@@ -451,9 +556,11 @@ class EventStream(Response):
     async def _send_all(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         try:
-            async for event in self.events:
-                data = json.dumps(event, ensure_ascii=False)
-                chunk = f"event: {event['type']}\ndata: {data}\n\n".encode()
+            async for batch in self.events:
+                chunk = "".join(
+                    f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+                    for event in batch
+                ).encode()
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:  # the client went away while we wrote
@@ -465,7 +572,7 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def _close(events: AsyncIterator[Event]) -> None:
+async def _close(events: AsyncIterator[list[Event]]) -> None:
     aclose = getattr(events, "aclose", None)
     if aclose is not None:
         await aclose()

@@ -1,8 +1,11 @@
 """The body of `POST /v1/responses`, checked: a bad field is a 400 that names it.
 
 Fields of OpenAI's Responses API that a served agent has no use for (`include`, `text`,
-`tool_choice`, `truncation`, `user`, ...) are accepted and ignored, so that clients that send
-them (the Agents SDK does) work; a field OpenAI does not have is refused with a did-you-mean.
+`truncation`, `user`, ...) are accepted and ignored, so that clients that send them (the Agents
+SDK does) work; a field OpenAI does not have is refused with a did-you-mean. `tools` takes
+function tools (the client's, see `responses`); other tool types are refused, naming
+`tools[i].type`. `tool_choice` is a mode (`auto`, `none`, `required`) for the run; naming a
+tool is refused.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from agent_runtime.server.errors import APIError, validation_error
 from agent_runtime.text import did_you_mean
+from agent_runtime.tools import ClientTool
 
-__all__ = ["CreateResponse", "parse_create"]
+__all__ = ["CreateResponse", "FunctionToolParam", "parse_create"]
 
 _IGNORED = frozenset(
     {
@@ -35,7 +39,6 @@ _IGNORED = frozenset(
         "service_tier",
         "stream_options",
         "text",
-        "tool_choice",
         "top_logprobs",
         "truncation",
         "user",
@@ -60,6 +63,38 @@ class ReasoningOptions(BaseModel):
     generate_summary: str | None = None
 
 
+class FunctionToolParam(BaseModel):
+    """A function tool of the client: `{"type": "function", "name", "description",
+    "parameters", "strict"}` (OpenAI's other keys, e.g. `defer_loading`, are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: Literal["function"]
+    name: str = Field(min_length=1)
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+    def client_tool(self) -> ClientTool:
+        """The tool for the runtime; `strict` unset means false (the schema is used as sent)."""
+        return ClientTool(
+            name=self.name,
+            description=self.description or "",
+            parameters=self.parameters or {"type": "object", "properties": {}},
+            strict=bool(self.strict),
+        )
+
+    def echoed(self) -> dict[str, Any]:
+        """The tool as the Response object shows it."""
+        return {
+            "type": "function",
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+            "strict": bool(self.strict),
+        }
+
+
 class CreateResponse(BaseModel):
     """What `POST /v1/responses` takes."""
 
@@ -78,7 +113,36 @@ class CreateResponse(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
     reasoning: ReasoningOptions | None = None
-    tools: list[dict[str, Any]] | None = None
+    tools: list[FunctionToolParam] | None = None
+    tool_choice: Literal["auto", "none", "required"] | None = None
+
+    @field_validator("tools", mode="before")
+    @classmethod
+    def _function_tools_only(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for index, tool in enumerate(value):
+                kind = tool.get("type") if isinstance(tool, dict) else None
+                if isinstance(kind, str) and kind != "function":
+                    raise APIError(
+                        400,
+                        f"tools of type `{kind}` are not supported: a served agent uses its own "
+                        "tools (agents.yaml) and the client's `function` tools.",
+                        param=f"tools[{index}].type",
+                    )
+        return value
+
+    @field_validator("tool_choice", mode="before")
+    @classmethod
+    def _a_mode(cls, value: Any) -> Any:
+        if value is None or value in ("auto", "none", "required"):
+            return value
+        what = "naming a tool is" if isinstance(value, dict) else f"{value!r} is"
+        raise APIError(
+            400,
+            f"`tool_choice` {what} not supported: send `auto`, `none` or `required`, or leave "
+            "it out.",
+            param="tool_choice",
+        )
 
     @field_validator("input")
     @classmethod
@@ -99,14 +163,11 @@ class CreateResponse(BaseModel):
                 known = [*type(self).model_fields, *_IGNORED]
                 hint = did_you_mean(name, known) or "."
                 raise APIError(400, f"unknown field `{name}`{hint}", param=name)
-        if self.tools:
-            raise APIError(
-                400,
-                "function tools sent by the client are not supported yet: the agent uses the "
-                "tools declared for it in agents.yaml. Send `tools: []` or leave it out.",
-                param="tools",
-            )
         return self
+
+    def client_tools(self) -> list[ClientTool]:
+        """The client's function tools, for the run."""
+        return [tool.client_tool() for tool in self.tools or ()]
 
     def conversation_id(self) -> str | None:
         if isinstance(self.conversation, Conversation):
@@ -123,6 +184,7 @@ class CreateResponse(BaseModel):
             "temperature": self.temperature,
             "top_p": self.top_p,
             "reasoning_effort": self.reasoning_effort(),
+            "tool_choice": self.tool_choice,
         }
         return {key: value for key, value in settings.items() if value is not None}
 

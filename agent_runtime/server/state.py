@@ -25,7 +25,7 @@ class ServerState:
         options: the server's settings.
         store: the responses kept (`agent_runtime.server.store.ResponseStore`).
         metrics: the app's Prometheus metrics (`agent_runtime.server.metrics`), or None.
-        gate: the run gate (keys, concurrency, draining; `agent_runtime.server.guard`), or None.
+        gate: the run gate (keys, concurrency, draining; `agent_runtime.server.gate`), or None.
         started_at: when the app was made (Unix seconds; the models' `created`).
         extra: room for other parts of the server to keep their own per-app values.
     """

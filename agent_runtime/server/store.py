@@ -7,6 +7,11 @@ that a client can read them, also later). At most `store_limit` entries are kept
 oldest finished ones are dropped (runs still going are kept: their number is bounded by the
 run limit). A dropped or deleted response's session (`resp:<id>`) is cleared once no kept
 response continues it; `conv:<id>` sessions belong to their conversation and stay.
+
+The store also knows, for each session of a kept response, which response extends it last
+(its head, `claim`): `previous_response_id` naming the head continues the session; naming an
+older response branches from it (the session's first `session_items` items, which the entry
+records when its run completes, go into a new session).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ class StoredResponse:
         background: created with `background: true` (only those can be cancelled).
         task: the task running a background response.
         events: a background response's stream events so far.
+        session_items: how many items its session held when its run completed (None until
+            then, and for a run that did not complete).
     """
 
     id: str
@@ -38,6 +45,7 @@ class StoredResponse:
     background: bool = False
     task: asyncio.Task[None] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    session_items: int | None = None
     _changed: asyncio.Event | None = None
 
     @property
@@ -79,6 +87,7 @@ class ResponseStore:
         self.limit = max(limit, 0)
         self._entries: OrderedDict[str, StoredResponse] = OrderedDict()
         self._sessions: Counter[str] = Counter()
+        self._heads: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -102,6 +111,16 @@ class ResponseStore:
                 orphans += self._drop(old.id)
         return orphans
 
+    def claim(self, session: str, response_id: str, *, kept: bool) -> None:
+        """Record that response `response_id` (kept in the store or not) extends `session`
+        from now on. Only sessions of kept responses are tracked."""
+        if kept or self._sessions[session] > 0:
+            self._heads[session] = response_id
+
+    def is_head(self, entry: StoredResponse, session: str) -> bool:
+        """Whether `entry` is the newest response extending `session` (none recorded: yes)."""
+        return self._heads.get(session, entry.id) == entry.id
+
     def remove(self, response_id: str) -> tuple[StoredResponse | None, list[str]]:
         """Forget a response: it (None if unknown) and its session if nothing continues it."""
         entry = self._entries.get(response_id)
@@ -122,4 +141,5 @@ class ResponseStore:
         if self._sessions[session] > 0:
             return []
         del self._sessions[session]
+        self._heads.pop(session, None)
         return [session] if session.startswith("resp:") else []

@@ -260,6 +260,23 @@ async def test_a_client_that_leaves_the_stream_cancels_the_run(
     assert marker.read_text() == "cancelled"
 
 
+async def test_a_client_that_leaves_before_the_answer_cancels_the_run(
+    mock: MockVLLM, url: str, client: AsyncOpenAI, tmp_path: Path
+) -> None:
+    marker = tmp_path / "marker"
+    mock.add(Reply(reasoning="Wait.", calls=(call("hang", marker=str(marker)),)))
+    body = {"model": "patient", "input": "wait", "metadata": {"tag": "left"}}
+    async with httpx.AsyncClient(timeout=30) as http:
+        request = asyncio.create_task(http.post(f"{url}/v1/responses", json=body))
+        await wait_for(mock, lambda m: any(r.path == "/health" for r in m.requests))
+        assert marker.exists() is False  # the tool runs while the client waits
+        request.cancel()  # closes the connection
+        with pytest.raises(asyncio.CancelledError):
+            await request
+    await wait_for(mock, lambda m: any(r.path == "/version" for r in m.requests))
+    assert marker.read_text() == "cancelled"
+
+
 # -- stored responses --------------------------------------------------------------------------
 
 
@@ -277,6 +294,59 @@ async def test_previous_response_id_continues_the_conversation(
     assert sent[0] == {"role": "user", "content": "Weather in Tokyo?"}
     assert sent[-1] == {"role": "user", "content": "And now?"}
     assert any(item.get("output") == WEATHER for item in sent)
+
+
+async def test_continuing_an_older_response_branches_from_it(
+    mock: MockVLLM, client: AsyncOpenAI
+) -> None:
+    mock.add(*(Reply(final=f"A{n}") for n in range(1, 6)))
+
+    async def ask(text: str, previous: str | None) -> tuple[str, list[Any]]:
+        answer = await client.responses.create(
+            model="weather-haiku", input=text, previous_response_id=previous
+        )
+        sent = mock.model_requests[-1].json["input"]
+        return answer.id, [item.get("content") for item in sent if item.get("role") == "user"]
+
+    first, _ = await ask("Q1", None)
+    second, _ = await ask("Q2", first)
+    third, asked = await ask("Q3", first)  # a branch: Q2 is not in it
+    assert asked == ["Q1", "Q3"]
+    _, asked = await ask("Q4", second)  # the first chain goes on, without Q3
+    assert asked == ["Q1", "Q2", "Q4"]
+    _, asked = await ask("Q5", third)  # and so does the branch
+    assert asked == ["Q1", "Q3", "Q5"]
+    assistant = [
+        item["content"][0]["text"]
+        for item in mock.model_requests[-1].json["input"]
+        if item.get("role") == "assistant"
+    ]
+    assert assistant == ["A1", "A3"]
+
+
+async def test_an_older_response_that_did_not_complete_cannot_be_branched_from(
+    mock: MockVLLM, client: AsyncOpenAI
+) -> None:
+    mock.add(fault(status=500), Reply(final="Retried."))
+    started = await client.responses.create(model="weather-haiku", input="Q1", background=True)
+    failed = await poll(client, started.id, {"completed", "failed"})
+    assert failed.status == "failed"
+    again = await client.responses.create(
+        model="weather-haiku", input="Again?", previous_response_id=failed.id
+    )
+    assert again.output_text == "Retried."  # the newest of its conversation: continued
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.responses.create(
+            model="weather-haiku", input="Once more?", previous_response_id=failed.id
+        )
+    assert caught.value.body == {
+        "message": f"response '{failed.id}' is not the newest of its conversation, and it "
+        "cannot be branched from: it has not completed (status `failed`). Continue the newest "
+        "response instead.",
+        "type": "invalid_request_error",
+        "param": "previous_response_id",
+        "code": None,
+    }
 
 
 async def test_an_unknown_previous_response_is_a_404(client: AsyncOpenAI) -> None:
@@ -430,10 +500,10 @@ async def test_an_unknown_agent_is_a_404_listing_the_agents(client: AsyncOpenAI)
             id="item-kind",
         ),
         pytest.param(
-            {"model": "weather-haiku", "input": "hi", "tools": [{"type": "function"}]},
-            "tools",
-            "function tools sent by the client are not supported yet",
-            id="client-tools",
+            {"model": "weather-haiku", "input": "hi", "tools": [{"type": "file_search"}]},
+            "tools[0].type",
+            "tools of type `file_search` are not supported",
+            id="tool-type",
         ),
     ],
 )
