@@ -138,7 +138,8 @@ def serve_command(
         )
         sock = _bind(setup.host, spec.port if port is None else port)
         if workers == 1:
-            _run_loop(_serve(setup, sock, announce=True))
+            with _logs_off_the_loop():
+                _run_loop(_serve(setup, sock, announce=True))
         else:
             code = _supervise(setup, sock, workers)
             if code:
@@ -154,6 +155,27 @@ def _configure_logging(debug: bool, secrets: Secrets) -> None:
     if not debug:
         logging.getLogger().setLevel(logging.WARNING)
         logging.getLogger(LOGGER_NAME).setLevel(logging.INFO)
+
+
+@contextlib.contextmanager
+def _logs_off_the_loop() -> Iterator[None]:
+    """While serving, log lines (the access log above all) are written to stderr by a thread
+    of their own: a slow reader of stderr (a full pipe) then never holds up the event loop.
+    What is queued is written before this ends."""
+    import queue
+    from logging.handlers import QueueHandler, QueueListener
+
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = QueueListener(lines, *handlers, respect_handler_level=True)
+    root.handlers = [QueueHandler(lines)]
+    listener.start()
+    try:
+        yield
+    finally:
+        listener.stop()
+        root.handlers = handlers
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +409,7 @@ def _worker(setup: _Setup, sock: socket.socket, ready: int) -> int:
     for signum in (signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     try:
-        with handle_errors(setup.debug, setup.secrets):
+        with handle_errors(setup.debug, setup.secrets), _logs_off_the_loop():
             _run_loop(_serve(setup, sock, announce=False, ready=ready))
     except SystemExit as exit:
         return exit.code if isinstance(exit.code, int) else EXIT_ERROR

@@ -389,3 +389,29 @@ def test_a_signal_while_a_model_server_starts_stops_as_ctrl_c_does(
     assert code == 143, stderr
     assert stderr.endswith("Stopped by SIGTERM.\n")
     wait_until(lambda: process_gone(int(pid_file.read_text())), timeout=WAIT_S)
+
+
+def test_a_reader_that_stops_reading_stderr_does_not_stall_the_server(config: Path) -> None:
+    # Every request logs an access line; nobody reads them after the ready line, so the pipe
+    # fills (64 KiB) after a few hundred requests. The server goes on answering.
+    process = subprocess.Popen(
+        [*COMMAND, "-c", str(config), "--port", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        match = READY.match(process.stderr.readline().rstrip("\n"))
+        assert match, "no ready line"
+        with httpx2.Client(base_url=match.group(1), timeout=10) as http:
+            statuses = {
+                http.get("/v1/models?padding=" + "x" * 200).status_code for _ in range(1500)
+            }
+        assert statuses == {200}
+    finally:
+        process.kill()
+        process.wait(timeout=WAIT_S)
+        if process.stderr is not None:
+            process.stderr.close()
