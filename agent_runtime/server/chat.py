@@ -61,6 +61,7 @@ from agent_runtime.server.chat_request import (
     refuse_client_tools,
     run_input,
 )
+from agent_runtime.server.disconnect import disconnected, unless_gone
 from agent_runtime.server.errors import run_error, unknown_agent
 from agent_runtime.server.gate import tracked_run
 from agent_runtime.server.state import ServerState, server_state
@@ -83,11 +84,11 @@ async def chat_completions(request: Request) -> Response:
         return await _stream(request, state, body, instructions, items, settings)
     async with tracked_run(state, request, body.model) as tally:
         try:
-            result = await _unless_gone(
-                request,
+            result = await unless_gone(
                 state.runtime.run(
                     body.model, items, instructions=instructions, model_settings=settings
                 ),
+                request.receive,
             )
         except AgentRuntimeError as exc:
             raise run_error(exc) from exc
@@ -96,27 +97,6 @@ async def chat_completions(request: Request) -> Response:
     if result is None:  # the client left; nobody reads this
         return Response(status_code=499)
     return JSONResponse(_completion(body.model, result))
-
-
-async def _unless_gone(request: Request, run: Any) -> RunResult | None:
-    """Await the run; when the client disconnects first, cancel it and give None."""
-    task: asyncio.Task[RunResult] = asyncio.ensure_future(run)
-    gone = asyncio.ensure_future(_disconnected(request.receive))
-    try:
-        done, _ = await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in (task, gone):
-            if not waiting.done():
-                waiting.cancel()
-        await asyncio.wait({task, gone})
-    if task in done or not task.cancelled():
-        return task.result()
-    return None
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 # -- answers ------------------------------------------------------------------------------------
@@ -274,7 +254,7 @@ class _EventStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sender = asyncio.ensure_future(self._send_all(send))
-        gone = asyncio.ensure_future(_disconnected(receive))
+        gone = asyncio.ensure_future(disconnected(receive))
         try:
             await asyncio.wait({sender, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -38,6 +38,7 @@ from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.redact import own_logger
 from agent_runtime.results import RunEvent, RunFinished, RunResult
 from agent_runtime.server.access_log import note_agent
+from agent_runtime.server.disconnect import disconnected, unless_gone
 from agent_runtime.server.errors import APIError, invalid_json, run_error, unknown_agent
 from agent_runtime.server.guard import RunTally, key_id, tracked_run
 from agent_runtime.server.items import (
@@ -310,7 +311,7 @@ class _Run:
 async def _run_once(run: _Run, receive: Receive) -> Response:
     """The run, answered as one Response object; a client that leaves first cancels it."""
     try:
-        result = await _unless_gone(run.run(), receive)
+        result = await unless_gone(run.run(), receive)
     except asyncio.CancelledError:
         run.response["status"] = "cancelled"
         run.end()
@@ -332,21 +333,6 @@ async def _run_once(run: _Run, receive: Receive) -> Response:
     run.completed(result)
     run.end()
     return JSONResponse(run.response)
-
-
-async def _unless_gone(run: Awaitable[RunResult], receive: Receive) -> RunResult | None:
-    """Await the run; when the client disconnects first, cancel it and give None."""
-    task = asyncio.ensure_future(run)
-    gone = asyncio.ensure_future(_disconnected(receive))
-    try:
-        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in (task, gone):
-            waiting.cancel()
-        await asyncio.wait({task, gone})
-    if task.cancelled():
-        return None
-    return task.result()
 
 
 async def _stream(run: _Run) -> AsyncIterator[list[Event]]:
@@ -536,7 +522,7 @@ class EventStream(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             pump = asyncio.ensure_future(self._send_all(send))
-            gone = asyncio.ensure_future(_disconnected(receive))
+            gone = asyncio.ensure_future(disconnected(receive))
             try:
                 await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -565,11 +551,6 @@ class EventStream(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:  # the client went away while we wrote
             return
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 async def _close(events: AsyncIterator[list[Event]]) -> None:
