@@ -2,8 +2,8 @@
 environment; it assembles a `Runtime` and renders what it does.
 
 Exit codes: 0 ok; 2 bad config or usage; 3 model server unreachable or failing after retries;
-4 run limit hit (max turns, time budget); 130 interrupted; 141 stdout closed early (`| head`),
-quietly; 1 anything else.
+4 run limit hit (max turns, time budget); 130 interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP;
+141 stdout closed early (`| head`), quietly; 1 anything else.
 
 Each command's module is imported only when that command runs, so `--help` and the fast
 commands start quickly.
@@ -94,7 +94,7 @@ def cli() -> None:
 
     Run `agent-runtime COMMAND --help` for a command's options. Exit codes: 0 ok, 2 bad
     config or usage, 3 model server unreachable or failing, 4 run limit hit, 130
-    interrupted, 141 stdout closed early, 1 anything else.
+    interrupted (143 SIGTERM, 129 SIGHUP), 141 stdout closed early, 1 anything else.
     """
 
 
