@@ -28,18 +28,16 @@ its run.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.redact import own_logger
@@ -61,9 +59,10 @@ from agent_runtime.server.chat_request import (
     refuse_client_tools,
     run_input,
 )
-from agent_runtime.server.disconnect import disconnected, unless_gone
+from agent_runtime.server.disconnect import unless_gone
 from agent_runtime.server.errors import run_error, unknown_agent
 from agent_runtime.server.gate import tracked_run
+from agent_runtime.server.sse import EventStreamResponse
 from agent_runtime.server.state import ServerState, server_state
 
 __all__ = ["ChatRequest", "routes"]
@@ -145,7 +144,7 @@ async def _stream(
         first = await anext(chunks)  # the run's first output, or its error as an HTTP error
     except StopAsyncIteration:  # pragma: no cover - a run always ends with RunFinished
         first = b""
-    return _EventStream(first, chunks)
+    return EventStreamResponse(_after(first, chunks))
 
 
 async def _chunks(
@@ -237,44 +236,14 @@ def _sse(document: Mapping[str, Any]) -> bytes:
     return b"data: " + json.dumps(document, ensure_ascii=False).encode() + b"\n\n"
 
 
-class _EventStream(Response):
-    """A `text/event-stream` answer that stops the run when the client disconnects (on any
-    ASGI version) and always closes its chunk iterator, so that the run ends at once."""
-
-    media_type = "text/event-stream"
-
-    def __init__(self, first: bytes, rest: AsyncGenerator[bytes, None]) -> None:
-        super().__init__(
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            media_type=self.media_type,
-        )
-        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
-        self.first = first
-        self.rest = rest
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        sender = asyncio.ensure_future(self._send_all(send))
-        gone = asyncio.ensure_future(disconnected(receive))
-        try:
-            await asyncio.wait({sender, gone}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sender, gone):
-                task.cancel()
-            await asyncio.wait({sender, gone})
-            await self.rest.aclose()
-        failure = None if sender.cancelled() else sender.exception()
-        if failure is not None:
-            raise failure
-
-    async def _send_all(self, send: Send) -> None:
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        if self.first:
-            await send({"type": "http.response.body", "body": self.first, "more_body": True})
-        async for chunk in self.rest:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+async def _after(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+    """`first`, then the chunks of `rest` (closed with this)."""
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await rest.aclose()
 
 
 def routes() -> list[Route]:

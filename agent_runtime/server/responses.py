@@ -32,13 +32,13 @@ from typing import Any, cast
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive
 
 from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.redact import own_logger
 from agent_runtime.results import RunEvent, RunFinished, RunResult
 from agent_runtime.server.access_log import note_agent
-from agent_runtime.server.disconnect import disconnected, unless_gone
+from agent_runtime.server.disconnect import unless_gone
 from agent_runtime.server.errors import APIError, invalid_json, run_error, unknown_agent
 from agent_runtime.server.guard import RunTally, key_id, tracked_run
 from agent_runtime.server.items import (
@@ -50,11 +50,12 @@ from agent_runtime.server.items import (
     runtime_input,
 )
 from agent_runtime.server.responses_request import CreateResponse, parse_create
+from agent_runtime.server.sse import EventStreamResponse
 from agent_runtime.server.state import ServerState, server_state
 from agent_runtime.server.store import ResponseStore, StoredResponse
 from agent_runtime.tools import ClientTool
 
-__all__ = ["EventStream", "routes"]
+__all__ = ["event_stream", "routes"]
 
 logger = own_logger(__name__)
 
@@ -133,7 +134,7 @@ async def create(request: Request) -> Response:
         if params.store:
             await _keep(state, entry)
         if params.stream:  # the stream holds the run's slot until it ends
-            return EventStream(_stream(run), on_close=held.aclose)
+            return event_stream(_stream(run), on_close=held.aclose)
     except BaseException:
         await held.aclose()
         raise
@@ -432,7 +433,7 @@ async def retrieve(request: Request) -> Response:
             raise APIError(
                 400, f"`starting_after` must be an integer, got {after!r}.", param="starting_after"
             ) from None
-        return EventStream(_replay(entry, start))
+        return event_stream(_replay(entry, start))
     return JSONResponse(entry.response)
 
 
@@ -495,65 +496,26 @@ async def cancel_all(state: ServerState) -> None:
 # -- server-sent events ------------------------------------------------------------------------
 
 
-class EventStream(Response):
+def event_stream(
+    events: AsyncIterator[list[Event]],
+    *,
+    on_close: Callable[[], Awaitable[object]] | None = None,
+) -> EventStreamResponse:
     """Batches of events as server-sent events (`event: TYPE` / `data: JSON`), each batch in
-    one write, ended by `[DONE]`-less end of stream as OpenAI does. A client that disconnects
-    stops the events (their generator is closed at once: a run behind it is cancelled);
-    `on_close` runs in every case."""
-
-    media_type = "text/event-stream"
-
-    def __init__(
-        self,
-        events: AsyncIterator[list[Event]],
-        *,
-        on_close: Callable[[], Awaitable[object]] | None = None,
-    ) -> None:
-        super().__init__(
-            None,
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            media_type=self.media_type,
-        )
-        # A stream has no length: Response's `content-length: 0` must go.
-        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
-        self.events = events
-        self.on_close = on_close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            pump = asyncio.ensure_future(self._send_all(send))
-            gone = asyncio.ensure_future(disconnected(receive))
-            try:
-                await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (pump, gone):
-                    task.cancel()
-                await asyncio.wait({pump, gone})
-            failure = None if pump.cancelled() else pump.exception()
-            if failure is not None:
-                raise failure
-        finally:
-            try:
-                await _close(self.events)
-            finally:
-                if self.on_close is not None:
-                    await self.on_close()
-
-    async def _send_all(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        try:
-            async for batch in self.events:
-                chunk = "".join(
-                    f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
-                    for event in batch
-                ).encode()
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:  # the client went away while we wrote
-            return
+    one write, ended by the end of the stream (no `[DONE]`, as OpenAI does). A client that
+    disconnects closes `events` at once (a run behind it is cancelled); `on_close` runs in
+    every case."""
+    return EventStreamResponse(_encoded(events), on_close=on_close)
 
 
-async def _close(events: AsyncIterator[list[Event]]) -> None:
-    aclose = getattr(events, "aclose", None)
-    if aclose is not None:
-        await aclose()
+async def _encoded(events: AsyncIterator[list[Event]]) -> AsyncIterator[bytes]:
+    try:
+        async for batch in events:
+            yield "".join(
+                f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+                for event in batch
+            ).encode()
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
