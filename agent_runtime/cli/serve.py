@@ -234,6 +234,7 @@ async def _serve(
     from agent_runtime.cli.status import launch_status
     from agent_runtime.runtime import Runtime
     from agent_runtime.server.app import create_app
+    from agent_runtime.server.http import http_protocol
 
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
@@ -257,6 +258,7 @@ async def _serve(
             app = create_app(runtime, setup.options)
             config = uvicorn.Config(
                 app,
+                http=http_protocol(),
                 log_config=None,
                 access_log=False,
                 lifespan="on",
