@@ -21,15 +21,29 @@ async def disconnected(receive: Receive) -> None:
 
 
 async def unless_gone(work: Awaitable[T], receive: Receive) -> T | None:
-    """Await `work`; when the client disconnects first, cancel it and give None."""
-    task = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(disconnected(receive))
+    """Await `work` in this task; when the client disconnects first, cancel it and give None.
+
+    The work runs in the calling task (no task of its own: one hop of the event loop less per
+    request); a task of its own watches for the disconnect and cancels the caller's. A
+    cancellation from elsewhere (the server stopping) is not taken for a disconnect."""
+    current = asyncio.current_task()
+    assert current is not None
+    left = False
+
+    def on_gone(watch: asyncio.Future[None]) -> None:
+        nonlocal left
+        if not watch.cancelled() and watch.exception() is None:
+            left = True
+            current.cancel()
+
+    watch = asyncio.ensure_future(disconnected(receive))
+    watch.add_done_callback(on_gone)
     try:
-        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if left and current.uncancel() == 0:
+            return None
+        raise
     finally:
-        for waiting in (task, gone):
-            waiting.cancel()
-        await asyncio.wait({task, gone})
-    if task.cancelled():
-        return None
-    return task.result()
+        watch.remove_done_callback(on_gone)
+        watch.cancel()

@@ -87,22 +87,32 @@ class Metrics:
             "agent_runtime_rejected_requests", "Requests refused, by status.", ["reason"],
             registry=r,
         )  # fmt: skip
+        # The child of a metric for some label values, found once (`labels()` checks and
+        # locks on every call: a few microseconds, several times per request).
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     # -- what the routes report ----------------------------------------------------------------
 
     def run_started(self, agent: str) -> None:
         """A run of `agent` started."""
-        self.in_flight.labels(agent=agent).inc()
+        self._child(self.in_flight, agent).inc()
 
     def run_finished(self, agent: str, outcome: Outcome, seconds: float) -> None:
         """A run of `agent` (the agent asked for) ended after `seconds`."""
-        self.in_flight.labels(agent=agent).dec()
-        self.runs.labels(agent=agent, outcome=outcome).inc()
-        self.run_seconds.labels(agent=agent, outcome=outcome).observe(seconds)
+        self._child(self.in_flight, agent).dec()
+        self._child(self.runs, agent, outcome).inc()
+        self._child(self.run_seconds, agent, outcome).observe(seconds)
 
     def rejected(self, reason: str) -> None:
         """A request was refused with status `reason` (`401`, `413`, `429`, `503`)."""
-        self.rejections.labels(reason=reason).inc()
+        self._child(self.rejections, reason).inc()
 
     # -- what the runtime reports --------------------------------------------------------------
 
@@ -110,19 +120,19 @@ class Metrics:
         self, agent: str, seconds: float | None, usage: Mapping[str, Any] | None = None
     ) -> None:
         """One model call of `agent` (its time, its token usage)."""
-        self.model_calls.labels(agent=agent).inc()
+        self._child(self.model_calls, agent).inc()
         if seconds is not None:
-            self.model_seconds.labels(agent=agent).observe(seconds)
+            self._child(self.model_seconds, agent).observe(seconds)
         for field, kind in _TOKEN_KINDS:
             count = (usage or {}).get(field)
             if isinstance(count, int) and count > 0:
-                self.tokens.labels(agent=agent, kind=kind).inc(count)
+                self._child(self.tokens, agent, kind).inc(count)
 
     def tool_call(self, agent: str, tool: str, seconds: float | None) -> None:
         """One tool call of `agent`."""
-        self.tool_calls.labels(agent=agent, tool=tool).inc()
+        self._child(self.tool_calls, agent, tool).inc()
         if seconds is not None:
-            self.tool_seconds.labels(agent=agent, tool=tool).observe(seconds)
+            self._child(self.tool_seconds, agent, tool).observe(seconds)
 
     def observe_record(self, record: Mapping[str, Any]) -> None:
         """Count a runtime trace record (`model_call`, `tool_call`; others are ignored)."""
