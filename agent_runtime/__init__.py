@@ -18,6 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agent_runtime.config import Config, load_config
+    from agent_runtime.config.durability import DurabilityError
+    from agent_runtime.durable.runs import (
+        RunCancelledError,
+        RunHandle,
+        RunPendingError,
+        RunStatus,
+        UnknownRunError,
+    )
     from agent_runtime.errors import (
         AgentRuntimeError,
         BackendError,
@@ -58,17 +66,22 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigProblem",
+    "DurabilityError",
     "Handoff",
     "Message",
     "Reasoning",
     "ReasoningDelta",
     "Retrying",
+    "RunCancelledError",
     "RunError",
     "RunEvent",
     "RunFinished",
+    "RunHandle",
     "RunItem",
     "RunLimitError",
+    "RunPendingError",
     "RunResult",
+    "RunStatus",
     "Runtime",
     "SessionStore",
     "TextDelta",
@@ -76,6 +89,7 @@ __all__ = [
     "ToolResolutionError",
     "ToolResult",
     "ToolRetry",
+    "UnknownRunError",
     "Usage",
     "__version__",
     "load_config",
@@ -112,6 +126,12 @@ _EXPORTS = {
     "Usage": "agent_runtime.results",
     "Runtime": "agent_runtime.runtime",
     "SessionStore": "agent_runtime.sessions",
+    "DurabilityError": "agent_runtime.config.durability",
+    "RunCancelledError": "agent_runtime.durable.runs",
+    "RunHandle": "agent_runtime.durable.runs",
+    "RunPendingError": "agent_runtime.durable.runs",
+    "RunStatus": "agent_runtime.durable.runs",
+    "UnknownRunError": "agent_runtime.durable.runs",
 }
 
 

@@ -1,10 +1,11 @@
-"""Config + tools + backends → Agents SDK `Agent`s, with handoffs and agents-as-tools resolved."""
+"""Config + tools + backends → Agents SDK `Agent`s, with handoffs and agents-as-tools resolved;
+the tools of MCP servers are attached once the servers have listed them (`attach_mcp_tools`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -21,7 +22,14 @@ if TYPE_CHECKING:
     from agents import Agent, FunctionTool, ModelSettings, RunConfig, RunHooks
     from agents.agent_output import AgentOutputSchemaBase
 
-__all__ = ["BuiltAgents", "InvalidAnswer", "build_agents", "model_settings", "output_type"]
+__all__ = [
+    "BuiltAgents",
+    "InvalidAnswer",
+    "attach_mcp_tools",
+    "build_agents",
+    "model_settings",
+    "output_type",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,6 +38,8 @@ class BuiltAgents:
 
     agents: Mapping[str, Agent[Any]]
     tool_names: Mapping[str, tuple[str, ...]]
+    mcp_attached: bool = False
+    """Whether the tools of the agents' MCP servers are among their tools (`attach_mcp_tools`)."""
 
 
 def model_settings(spec: ModelSettingsSpec, *, chat: bool) -> ModelSettings:
@@ -258,6 +268,23 @@ def build_agents(
         for name, agent in agents.items()
     }
     return BuiltAgents(agents=agents, tool_names=tool_names)
+
+
+def attach_mcp_tools(
+    built: BuiltAgents, tools: Mapping[str, Sequence[FunctionTool]]
+) -> BuiltAgents:
+    """Add the tools of each agent's MCP servers (listed once the servers run) after its own
+    tools, in place: agents that hand off to it or call it as a tool see them too. Returns the
+    agents with their tool names updated and `mcp_attached` set."""
+    for name, extra in tools.items():
+        if extra:
+            agent = built.agents[name]
+            agent.tools = [*agent.tools, *extra]
+    tool_names = {
+        name: (*built.tool_names.get(name, ()), *(tool.name for tool in tools.get(name, ())))
+        for name in built.agents
+    }
+    return dataclasses.replace(built, tool_names=tool_names, mcp_attached=True)
 
 
 def _marked_nested(tool: FunctionTool) -> FunctionTool:

@@ -8,7 +8,9 @@
 
 Both send through `client.RuntimeClient` (vLLM's quirks, the fast request path) and retry
 through `retry`; the official client's own retries are off so that one layer decides. The HTTP
-client made for a backend stops answers larger than its `max_response_bytes` (`checks`). The
+client made for a backend stops answers larger than its `max_response_bytes` (`checks`). A
+backend with `base_urls` balances its requests over those replicas in its HTTP client's
+transport (`replicas`), which sends through the injected `http_client` when there is one. The
 `vllm-embedded` kind runs the model in this process instead (`embedded`, with `harmony`).
 Private parts of `openai` and the SDK are used only through `_compat`.
 """
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from agent_runtime.backends import _compat
 from agent_runtime.backends.checks import response_size_limit
 from agent_runtime.backends.client import RuntimeClient, request_input
+from agent_runtime.backends.replicas import Replicas
 from agent_runtime.backends.retry import RetryPolicy, reliable_model
 from agent_runtime.config import BackendSpec, EngineSpec
 
@@ -50,10 +53,12 @@ class Backend:
     spec: BackendSpec
     client: AsyncOpenAI
     owns_http_client: bool = True
+    replicas: Replicas | None = None
+    """The balancer of a backend with `base_urls` (its HTTP client's transport uses it)."""
 
     @property
     def url(self) -> str:
-        """The base URL requests go to."""
+        """The base URL requests go to (for messages: the replicas' joined with `, `)."""
         return self.spec.url
 
     @property
@@ -190,24 +195,65 @@ def create_backend(
         return EmbeddedBackend(name=name, spec=spec, engine=vllm, owns_engine=True)
 
     own_http_client = http_client is None
-    if http_client is None:
+    replicas = None
+    if spec.base_urls is not None:
+        http_client, replicas = _balanced_client(name, spec, http_client)
+        own_http_client = True  # the balancing client is the backend's, whoever made the inner
+    elif http_client is None:
         http_client = DefaultAsyncHttpxClient(
             timeout=spec.timeout_s,
-            event_hooks={
-                "response": [
-                    response_size_limit(max_response_bytes(spec), backend=name, url=spec.url)
-                ]
-            },
+            event_hooks={"response": [_size_limit(name, spec)]},
         )
     client = AsyncOpenAI(
-        base_url=spec.url,
+        base_url=spec.urls[0],
         api_key=spec.api_key.get_secret_value(),
         timeout=spec.timeout_s,
         max_retries=0,
         default_headers=spec.headers or None,
         http_client=http_client,
     )
-    return Backend(name=name, spec=spec, client=client, owns_http_client=own_http_client)
+    return Backend(
+        name=name,
+        spec=spec,
+        client=client,
+        owns_http_client=own_http_client,
+        replicas=replicas,
+    )
+
+
+def _size_limit(name: str, spec: BackendSpec) -> Any:
+    return response_size_limit(max_response_bytes(spec), backend=name, url=spec.url)
+
+
+def _balanced_client(
+    name: str, spec: BackendSpec, injected: httpx2.AsyncClient | None
+) -> tuple[httpx2.AsyncClient, Replicas]:
+    """The HTTP client of a backend with `base_urls`: its transport balances the requests over
+    the replicas and sends them with `injected` (used as it is) or a client of its own."""
+    from openai import DefaultAsyncHttpxClient
+
+    from agent_runtime.backends.replicas import balancing_transport, probe_models
+
+    inner = injected if injected is not None else DefaultAsyncHttpxClient(timeout=spec.timeout_s)
+    headers = {**spec.headers, "Authorization": f"Bearer {spec.api_key.get_secret_value()}"}
+    check_s = spec.health_check_s
+
+    async def probe(replica: Any) -> bool:
+        timeout = min(spec.timeout_s, check_s or spec.timeout_s)
+        return await probe_models(inner, replica, headers=headers, timeout_s=timeout)
+
+    replicas = Replicas(
+        spec.urls,
+        backend=name,
+        affinity=spec.affinity,
+        down_for_s=spec.down_for_s,
+        health_check_s=check_s,
+        probe=probe,
+    )
+    transport = balancing_transport(replicas, spec.urls[0], inner, owns_client=injected is None)
+    hooks = {"response": [_size_limit(name, spec)]} if injected is None else {}
+    outer = DefaultAsyncHttpxClient(timeout=spec.timeout_s, event_hooks=hooks, transport=transport)
+    return outer, replicas
 
 
 def max_response_bytes(spec: BackendSpec) -> int:

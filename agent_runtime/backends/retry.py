@@ -275,6 +275,13 @@ class _Attempts:
             why = f"gave up after {attempts}"
         unreachable = isinstance(exc, openai.APIConnectionError | httpx2.ConnectError)
         if unreachable and not _broke_off(exc):  # an answer cut off came from a server
+            if ", " in self.url:  # `base_urls`: the replicas, joined (a URL has no spaces)
+                return BackendUnavailableError(
+                    f"cannot reach any replica of the model server of backend `{self.backend}` "
+                    f"at {self.url} ({cause}; {why}). Start them there (`vllm serve "
+                    "openai/gpt-oss-20b`) or correct `base_urls`.",
+                    url=self.url,
+                )
             return BackendUnavailableError(
                 f"cannot reach the model server of backend `{self.backend}` at {self.url} "
                 f"({cause}; {why}). Start one there (`vllm serve openai/gpt-oss-20b`) or point "

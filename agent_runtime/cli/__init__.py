@@ -2,8 +2,9 @@
 environment; it assembles a `Runtime` and renders what it does.
 
 Exit codes: 0 ok; 2 bad config or usage; 3 model server unreachable or failing after retries;
-4 run limit hit (max turns, time budget); 130 interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP;
-141 stdout closed early (`| head`), quietly; 1 anything else.
+4 run limit hit (max turns, time budget); 5 a durable run not finished yet (`result`); 130
+interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP; 141 stdout closed early (`| head`), quietly; 1
+anything else.
 
 Each command's module is imported only when that command runs, so `--help` and the fast
 commands start quickly.
@@ -36,6 +37,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "serve_command",
         "Serve every agent as an OpenAI-compatible model (HTTP).",
     ),
+    "worker": ("agent_runtime.cli.durable", "worker_command", "Execute queued durable runs."),
+    "submit": ("agent_runtime.cli.durable", "submit_command", "Queue a durable run; print its id."),
+    "result": ("agent_runtime.cli.durable", "result_command", "Print a durable run's answer."),
+    "status": ("agent_runtime.cli.durable", "status_command", "Show where a durable run is."),
+    "cancel": ("agent_runtime.cli.durable", "cancel_command", "Cancel a durable run."),
+    "runs": ("agent_runtime.cli.durable", "runs_command", "List recent durable runs."),
     "mock": ("agent_runtime.testing.command", "mock_command", "Run the mock vLLM server."),
 }
 """Command name → (module, attribute, one-line help shown by `agent-runtime --help`)."""
@@ -93,8 +100,9 @@ def cli() -> None:
       agent-runtime run weather-haiku "What's the weather in Tokyo?"
 
     Run `agent-runtime COMMAND --help` for a command's options. Exit codes: 0 ok, 2 bad
-    config or usage, 3 model server unreachable or failing, 4 run limit hit, 130
-    interrupted (143 SIGTERM, 129 SIGHUP), 141 stdout closed early, 1 anything else.
+    config or usage, 3 model server unreachable or failing, 4 run limit hit, 5 durable run
+    not finished yet, 130 interrupted (143 SIGTERM, 129 SIGHUP), 141 stdout closed early, 1
+    anything else.
     """
 
 

@@ -31,13 +31,37 @@ def _agent_rows(config: Config) -> list[dict[str, Any]]:
                 "backend": backend_name,
                 "api": backend.api,
                 "base_url": backend.base_url,
+                **({"base_urls": backend.base_urls} if backend.base_urls is not None else {}),
                 "model": agent.model or backend.model,
                 "tools": [config.tool_names.get(key, key) for key in agent.tools],
                 "agent_tools": [tool.name for tool in config.agent_tools_of(name)],
                 "handoffs": list(agent.handoffs),
+                "mcp_servers": [_mcp_row(config, server) for server in agent.mcp_servers],
             }
         )
     return rows
+
+
+def _mcp_row(config: Config, server: str) -> dict[str, Any]:
+    """An MCP server an agent uses, as `list` shows it (its tools are known once it runs:
+    `agent-runtime doctor` lists them)."""
+    spec = config.spec.mcp_servers[server]
+    return {
+        "name": server,
+        "transport": spec.transport,
+        "tools": spec.tools,
+        "exclude_tools": spec.exclude_tools,
+        "prefix": spec.prefix,
+    }
+
+
+def _mcp_offer(row: dict[str, Any]) -> str:
+    """`mcp:files` (every tool), `mcp:files[read_file, list_directory]` (those listed)."""
+    tools = row["tools"]
+    if tools is not None:
+        names = [f"{row['prefix']}_{t}" if row["prefix"] else t for t in tools]
+        return f"mcp:{row['name']}[{', '.join(n for n in names if n not in row['exclude_tools'])}]"
+    return f"mcp:{row['name']}"
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -52,7 +76,11 @@ def _table(rows: list[list[str]]) -> str:
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def list_command(config_path: Path, as_json: bool) -> None:
-    """List the agents with their backend, model and tools."""
+    """List the agents with their backend, model and tools.
+
+    An agent's MCP servers show as `mcp:NAME` (with the tools it offers, when agents.yaml
+    lists them); `agent-runtime doctor` connects to them and lists their tools.
+    """
     try:
         config = load(config_path, import_tools=False)  # describing needs no tool imports
     except ConfigError as error:
@@ -64,6 +92,7 @@ def list_command(config_path: Path, as_json: bool) -> None:
     table = [["AGENT", "BACKEND", "MODEL", "TOOLS"]]
     for row in rows:
         offers = [*row["tools"], *row["agent_tools"]]
+        offers += [_mcp_offer(server) for server in row["mcp_servers"]]
         offers += [f"→ {target}" for target in row["handoffs"]]
         table.append([row["name"], row["backend"], row["model"], ", ".join(offers) or "-"])
     click.echo(_table(table))
@@ -91,6 +120,8 @@ def validate_command(config_path: Path, as_json: bool) -> None:
         exit_with(EXIT_USAGE, str(error))
     spec = config.spec
     counts = {"agents": len(spec.agents), "tools": len(spec.tools), "backends": len(spec.backends)}
+    if spec.mcp_servers:
+        counts["mcp_servers"] = len(spec.mcp_servers)
     warnings = _warnings(config)
     if as_json:
         report = {
@@ -103,7 +134,10 @@ def validate_command(config_path: Path, as_json: bool) -> None:
         return
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
-    summary = ", ".join(f"{n} {kind if n != 1 else kind[:-1]}" for kind, n in counts.items())
+    summary = ", ".join(
+        f"{n} {(kind if n != 1 else kind[:-1]).replace('mcp_server', 'MCP server')}"
+        for kind, n in counts.items()
+    )
     click.echo(f"{config.source}: OK ({summary})")
 
 
@@ -112,26 +146,26 @@ def _warnings(config: Config) -> list[ConfigProblem]:
     /v1 (vLLM answers 404 everywhere else)."""
     warnings = []
     for name, backend in config.spec.backends.items():
-        if backend.kind != "vllm" or backend.base_url is None:
+        if backend.kind != "vllm":
             continue
-        parts = urlsplit(backend.base_url)
-        path = parts.path.rstrip("/")
-        if path.endswith("/v1"):
-            continue
-        fixed = urlunsplit((parts.scheme, parts.netloc, f"{path}/v1", "", ""))
-        message = (
-            f"{backend.base_url!r} does not end in /v1, where vLLM serves its API; set it to "
-            f"{fixed}."
-        )
-        warnings.append(
-            ConfigProblem(
-                file=config.source,
-                line=None,
-                column=None,
-                path=f"backends.{name}.base_url",
-                message=message,
+        several = backend.base_urls is not None
+        for index, url in enumerate(backend.urls):
+            parts = urlsplit(url)
+            path = parts.path.rstrip("/")
+            if path.endswith("/v1"):
+                continue
+            fixed = urlunsplit((parts.scheme, parts.netloc, f"{path}/v1", "", ""))
+            message = f"{url!r} does not end in /v1, where vLLM serves its API; set it to {fixed}."
+            field = f"base_urls[{index}]" if several else "base_url"
+            warnings.append(
+                ConfigProblem(
+                    file=config.source,
+                    line=None,
+                    column=None,
+                    path=f"backends.{name}.{field}",
+                    message=message,
+                )
             )
-        )
     return warnings
 
 

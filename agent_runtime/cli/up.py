@@ -99,6 +99,13 @@ def up_command(backend: str | None, config_path: Path, debug: bool) -> None:
                 f"backend `{name}` runs vLLM in the agent's own process (kind vllm-embedded): "
                 "there is no server to start",
             )
+        if spec.base_urls is not None:
+            exit_with(
+                EXIT_USAGE,
+                f"backend `{name}` has several replicas (base_urls), and `up` starts one "
+                "server: start each replica yourself (`vllm serve`), and check them with "
+                f"`agent-runtime doctor --backend {name}`",
+            )
         if spec.launch == "never":
             _look(config, name, stop)
             code = 0

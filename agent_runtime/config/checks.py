@@ -155,6 +155,7 @@ class _AgentChecker:
         self.doc, self.tool_names, self.base_dir = doc, tool_names, base_dir
         self.backends, self.tools = _names(data, "backends"), _names(data, "tools")
         self.agents = _names(data, "agents")
+        self.mcp_servers = _names(data, "mcp_servers")
         defaults = data.get("defaults")
         self.default_backend = defaults.get("backend") if isinstance(defaults, dict) else None
         settings = defaults.get("model_settings") if isinstance(defaults, dict) else None
@@ -233,10 +234,57 @@ class _AgentChecker:
                 )
             else:
                 used[tool] = where
-        self.check_tool_choice(agent_name, agent, used)
+        listed = self.check_mcp_servers(agent_name, agent, used)
+        self.check_tool_choice(agent_name, agent, used, listed=listed)
+
+    def check_mcp_servers(
+        self, agent_name: str, agent: dict[str, Any], used: dict[str, Loc]
+    ) -> bool:
+        """The agent's `mcp_servers` name declared servers, once each; the tools of servers
+        that list them (`tools:`) must not clash. False when some server's tools are known
+        only once it runs (no `tools:` list): the agent's tools are not all known here."""
+        loc: Loc = ("agents", agent_name, "mcp_servers")
+        listed = True
+        seen: dict[str, tuple[str, str]] = {}  # tool name -> (server, its name there)
+        entries = _unique_names(self.doc, loc, agent.get("mcp_servers"), "MCP server")
+        for i, server in entries:
+            where = (*loc, i)
+            if not self.refers(where, server, "MCP server", self.mcp_servers):
+                continue
+            spec = (self.mcp_servers or {}).get(server)
+            tools = spec.get("tools") if isinstance(spec, dict) else None
+            if not isinstance(tools, list):
+                listed = False
+                continue
+            prefix = spec.get("prefix") if isinstance(spec, dict) else None
+            excluded = spec.get("exclude_tools") if isinstance(spec, dict) else None
+            for tool in tools:
+                if not isinstance(tool, str) or (isinstance(excluded, list) and tool in excluded):
+                    continue
+                name = f"{prefix}_{tool}" if isinstance(prefix, str) and prefix else tool
+                if name in seen:
+                    other, original = seen[name]
+                    self.doc.report(
+                        where,
+                        f"tool {tool!r} of MCP server {server!r} has the same name as tool "
+                        f"{original!r} of MCP server {other!r}; set `prefix:` on one of them "
+                        f"(mcp_servers.{server}.prefix)",
+                    )
+                elif name in used:
+                    self.doc.report(
+                        where,
+                        f"tool {tool!r} of MCP server {server!r} has the same name as "
+                        f"{format_loc(used[name][2:])}; set `prefix:` on the server "
+                        f"(mcp_servers.{server}.prefix)",
+                    )
+                else:
+                    seen[name] = (server, tool)
+        for name in seen:
+            used.setdefault(name, loc)
+        return listed
 
     def check_tool_choice(
-        self, agent_name: str, agent: dict[str, Any], used: dict[str, Loc]
+        self, agent_name: str, agent: dict[str, Any], used: dict[str, Loc], *, listed: bool = True
     ) -> None:
         """A `tool_choice` that asks for a call needs tools, a server that enforces it, and (when
         it names a tool) one of the agent's tools."""
@@ -263,6 +311,8 @@ class _AgentChecker:
                 "backend of kind vllm",
                 at=at,
             )
+        elif not listed:
+            return  # the tools of its MCP servers are known once they run
         elif not used:
             self.doc.report(
                 loc,

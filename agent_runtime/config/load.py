@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from agent_runtime.config.checks import check_agents, check_output_types, check_tools
 from agent_runtime.config.document import Document, compose
+from agent_runtime.config.durability import database_url_secrets
 from agent_runtime.config.problems import report_schema_error
 from agent_runtime.config.schema import (
     AgentSpec,
@@ -143,7 +144,9 @@ class Config:
         `extra_headers` of every `model_settings`), the password (or token) in a `base_url`
         (and the `Basic` credentials made of it), and the value after `--api-key` in
         `serve_args` and `launch_command`, and the keys clients of `agent-runtime serve` bring
-        (`serve.api_keys`). Values come as loaded, `${VAR}` interpolated."""
+        (`serve.api_keys`), and the password in `durability.database_url`, and of each MCP
+        server its header values, the password in its `url` and the `env` values of variables
+        named like secrets. Values come as loaded, `${VAR}` interpolated."""
         found: list[str] = []
         settings = [self.spec.defaults.model_settings]
         settings += [agent.model_settings for agent in self.spec.agents.values()]
@@ -152,13 +155,18 @@ class Config:
             if key not in _DUMMY_KEYS:
                 found.append(key)
             found += backend.headers.values()
-            if backend.base_url is not None:
-                found += _url_secrets(backend.base_url)
+            for url in backend.urls:
+                found += _url_secrets(url)
             found += _flag_values(backend.serve_args)
             found += _flag_values(backend.launch_command or [])
         for each in settings:
             found += (each.extra_headers or {}).values()
         found += (key.get_secret_value() for key in self.spec.serve.api_keys)
+        if self.spec.durability is not None:
+            found += database_url_secrets(self.spec.durability.database_url)
+        for server in self.spec.mcp_servers.values():
+            found += server.secret_values()
+            found += _url_secrets(server.url or "")
         return tuple(dict.fromkeys(value for value in found if value))
 
     def resolve_path(self, path: str) -> Path:

@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from agent_runtime.config.durability import DurabilitySpec
+from agent_runtime.config.mcp import McpServerSpec
 from agent_runtime.redact import redact_text
 from agent_runtime.text import kind_of
 
@@ -121,6 +123,23 @@ _HeaderValue = Annotated[str, AfterValidator(_clean_header_value)]
 _Headers = Annotated[dict[str, _HeaderValue], AfterValidator(_check_header_names)]
 
 
+def _check_base_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise PydanticCustomError(
+            "url_scheme", "expected an http:// or https:// URL, e.g. http://localhost:8000/v1"
+        )
+    problem = url_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("url_invalid", problem)
+    return value
+
+
+_URL_PATTERN = r"^(https?://|\$\{)"
+_BaseUrl = Annotated[
+    str, AfterValidator(_check_base_url), Field(json_schema_extra={"pattern": _URL_PATTERN})
+]
+
+
 class _Spec(BaseModel):
     # defer_build: the validators are built on first use, keeping `import` cheap for the CLI.
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
@@ -213,7 +232,32 @@ class BackendSpec(_Spec):
     base_url: str | None = Field(
         default=None,
         description="The API's base URL, e.g. http://localhost:8000/v1 (not for vllm-embedded).",
-        json_schema_extra={"pattern": r"^(https?://|\$\{)"},
+        json_schema_extra={"pattern": _URL_PATTERN},
+    )
+    base_urls: list[_BaseUrl] | None = Field(
+        default=None,
+        description="Several replicas of one model server, instead of base_url: each call goes "
+        "to the replica with the fewest requests in flight; a replica that refuses connections "
+        "or answers 5xx is skipped for down_for_s, and the call retried on another (within "
+        "max_retries and retry_budget_s).",
+    )
+    affinity: Literal["none", "session"] = Field(
+        default="none",
+        description="base_urls only: session keeps the model calls of one session on one "
+        "replica (vLLM's prefix cache keeps the conversation), moving only when it is down; "
+        "none balances every call.",
+    )
+    health_check_s: float | None = Field(
+        default=5,
+        gt=0,
+        description="base_urls only: how often a replica marked down is asked `GET /models`, "
+        "in seconds; it is used again once it answers 200. null: no health checks.",
+    )
+    down_for_s: float = Field(
+        default=30,
+        gt=0,
+        description="base_urls only: how long a replica that failed is skipped before a call "
+        "tries it again, in seconds.",
     )
     engine: EngineSpec | None = Field(
         default=None, description="vllm-embedded only: the engine's settings."
@@ -298,20 +342,39 @@ class BackendSpec(_Spec):
     @field_validator("base_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_base_url(value)
+
+    @field_validator("base_urls")
+    @classmethod
+    def _check_urls(cls, value: list[str] | None) -> list[str] | None:
         if value is None:
             return value
-        if not value.startswith(("http://", "https://")):
+        if not value:
             raise PydanticCustomError(
-                "url_scheme", "expected an http:// or https:// URL, e.g. http://localhost:8000/v1"
+                "base_urls_empty",
+                "expected at least one URL, e.g. [http://gpu-1:8000/v1, http://gpu-2:8000/v1]",
             )
-        problem = url_problem(value)
-        if problem is not None:
-            raise PydanticCustomError("url_invalid", problem)
+        seen: set[str] = set()
+        for url in value:
+            key = url.rstrip("/")
+            if key in seen:
+                raise PydanticCustomError(
+                    "base_urls_duplicate",
+                    "{url} is listed twice; list each replica once",
+                    {"url": _shown(url)},
+                )
+            seen.add(key)
         return value
 
     @field_validator("launch")
     @classmethod
     def _check_launch(cls, value: str, info: ValidationInfo) -> str:
+        if value == "auto" and info.data.get("base_urls"):
+            raise PydanticCustomError(
+                "launch_replicas",
+                "launch: auto starts one server, but this backend has several replicas "
+                "(base_urls); start them yourself and set `launch: never`, or use base_url",
+            )
         base_url = info.data.get("base_url")
         if value == "auto" and isinstance(base_url, str):
             problem = launch_problem(base_url)
@@ -326,6 +389,7 @@ class BackendSpec(_Spec):
                 f"`{name}`"
                 for name, unset in (
                     ("base_url", self.base_url is None),
+                    ("base_urls", self.base_urls is None),
                     ("launch", self.launch == "never"),
                 )
                 if not unset
@@ -340,7 +404,13 @@ class BackendSpec(_Spec):
                         "them": "them" if len(server_fields) > 1 else "it",
                     },
                 )
-        elif self.base_url is None:
+        elif self.base_url is not None and self.base_urls is not None:
+            raise PydanticCustomError(
+                "base_urls_conflict",
+                "`base_url` and `base_urls` are both set; use base_url for one server, or "
+                "base_urls for several replicas of it",
+            )
+        elif self.base_url is None and self.base_urls is None:
             raise PydanticCustomError(
                 "base_url_missing",
                 "missing required field `base_url` (only kind vllm-embedded needs no server)",
@@ -352,9 +422,17 @@ class BackendSpec(_Spec):
         return self
 
     @property
+    def urls(self) -> tuple[str, ...]:
+        """The base URL of each server: `base_urls`, or `base_url` alone; none in process."""
+        if self.base_urls is not None:
+            return tuple(self.base_urls)
+        return () if self.base_url is None else (self.base_url,)
+
+    @property
     def url(self) -> str:
-        """Where this backend's model runs: its base URL, or `in-process vLLM`."""
-        return self.base_url if self.base_url is not None else "in-process vLLM"
+        """Where this backend's model runs, for messages: its base URL, its replicas' joined
+        with `, `, or `in-process vLLM`."""
+        return ", ".join(self.urls) or "in-process vLLM"
 
 
 class ToolSpec(_Spec):
@@ -383,6 +461,11 @@ class ToolSpec(_Spec):
         description="Longest result sent back (default: defaults.tool_max_output_chars).",
     )
     strict: bool = Field(default=True, description="Use a strict JSON schema for the arguments.")
+    idempotent: bool = Field(
+        default=True,
+        description="Durable runs: a call interrupted by a crash may run again when the run "
+        "is recovered. false: it is not run again; the model is told it was interrupted.",
+    )
 
 
 class AgentToolSpec(_Spec):
@@ -434,6 +517,10 @@ class AgentSpec(_Spec):
     )
     handoffs: list[str] = Field(
         default_factory=list, description="Agents this agent can hand the conversation to."
+    )
+    mcp_servers: list[str] = Field(
+        default_factory=list,
+        description="Names of entries in `mcp_servers` whose tools this agent can call.",
     )
     output_schema: (
         dict[str, Any] | Annotated[str, Field(pattern=f"^{REFERENCE.pattern}$")] | None
@@ -661,6 +748,15 @@ class RuntimeConfig(_Spec):
     serve: ServeSpec = Field(
         default_factory=ServeSpec, description="`agent-runtime serve`: the HTTP server."
     )
+    mcp_servers: dict[str, McpServerSpec] = Field(
+        default_factory=dict,
+        description="MCP servers by name (stdio commands or streamable HTTP URLs); agents use "
+        "their tools by listing them in `mcp_servers`.",
+    )
+    durability: DurabilitySpec | None = Field(
+        default=None,
+        description="Durable runs on a database (queued, executed by workers, survive a crash).",
+    )
 
 
 def url_problem(url: str) -> str | None:
@@ -731,6 +827,8 @@ def is_secret(loc: tuple[str | int, ...]) -> bool:
     if not loc:
         return False
     if loc[-1] in ("api_key", "api_keys"):
+        return True
+    if loc[0] == "mcp_servers" and "env" in loc[:-1]:
         return True
     return any(p in ("headers", "extra_headers", "api_keys") for p in loc[:-1])
 

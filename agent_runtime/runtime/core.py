@@ -86,7 +86,10 @@ if TYPE_CHECKING:
     from agent_runtime.backends import Backend, EmbeddedBackend
     from agent_runtime.backends.embedded.engine import Engine
     from agent_runtime.builder import BuiltAgents
+    from agent_runtime.durable.client import DurableClient
+    from agent_runtime.durable.runs import RunHandle, RunState, RunStatus
     from agent_runtime.launch import LaunchProgress, ManagedServer
+    from agent_runtime.mcp import McpServers
 
 __all__ = ["Input", "Runtime"]
 
@@ -110,6 +113,8 @@ class Runtime:
             with `launch: auto`), e.g. to show a spinner while vLLM loads the model.
         engines: engines for `vllm-embedded` backends, by backend name, instead of starting
             vLLM (e.g. `agent_runtime.testing.FakeEngine` in tests).
+        database_url: the database of durable runs instead of `durability.database_url`
+            (else the environment variable `AGENT_RUNTIME_DATABASE_URL` replaces it).
     """
 
     def __init__(
@@ -124,7 +129,12 @@ class Runtime:
         trace_path: str | Path | bool | None = None,
         launch_progress: Callable[[LaunchProgress], object] | None = None,
         engines: Mapping[str, Engine] | None = None,
+        database_url: str | None = None,
     ) -> None:
+        if config.spec.durability is not None:
+            from agent_runtime.durable.setup import with_database_url
+
+            config = with_database_url(config, database_url)
         self.config = _with_overrides(config, base_url=base_url, model=model, api_key=api_key)
         self.redactor = Redactor(self.config.secrets())
         """Masks this runtime's secrets (API keys, header values, URL passwords) in text; its
@@ -137,7 +147,12 @@ class Runtime:
         self._engines = dict(engines or {})
         self._backends: dict[str, Backend | EmbeddedBackend] | None = None
         self._built: BuiltAgents | None = None
+        if spec.durability is not None:
+            from agent_runtime.durable.setup import durable_sessions
+
+            sessions = durable_sessions(self.config, sessions)
         self._sessions = sessions or SessionStore(self.config.resolve_path(spec.sessions.path))
+        self._durable: DurableClient | None = None
         if trace_path is False or (trace_path is None and not spec.tracing.enabled):
             path: Path | None = None
         elif trace_path is None or trace_path is True:
@@ -152,6 +167,7 @@ class Runtime:
         )
         self._hooks: RunHooks[Any] | None = None
         self._streams: set[asyncio.Task[None]] = set()
+        self._mcp: McpServers | None = None
         quiet_sdk_model_errors()
 
     @classmethod
@@ -218,7 +234,38 @@ class Runtime:
                 nested_run_config=self._run_config,
                 nested_hooks=self._hooks,
             )
+            if self.config.spec.durability is not None:
+                from agent_runtime.durable.steps import make_durable
+
+                make_durable(self._built)
         return self._built
+
+    async def _start_mcp(self) -> None:
+        """Start the MCP servers not running (all of them the first time: `start()`, else the
+        first run) and give their tools to the agents, once per build."""
+        if not self.config.spec.mcp_servers:
+            return
+        from agent_runtime.builder import attach_mcp_tools
+        from agent_runtime.mcp import McpServers
+
+        if self._mcp is None:
+            self._mcp = McpServers(self.config)
+        redacting = current_redactor.set(self.redactor)
+        try:
+            await self._mcp.start()
+            built = self._build()
+            if not built.mcp_attached:
+                own = {name: self._own_tool_names(name) for name in self.config.spec.agents}
+                self._built = attach_mcp_tools(built, self._mcp.agent_tools(own))
+                if self.config.spec.durability is not None:
+                    from agent_runtime.durable.steps import make_durable
+
+                    make_durable(self._built)
+        except AgentRuntimeError as error:
+            self.redactor.exception(error)
+            raise
+        finally:
+            current_redactor.reset(redacting)
 
     def _format_tool_error(self, args: ToolErrorFormatterArgs[Any]) -> str | None:
         from agent_runtime.tools import tool_not_found_message
@@ -389,6 +436,7 @@ class Runtime:
         """
         from agents import Runner
 
+        await self._start_mcp()
         options = self._options(
             agent,
             call="run",
@@ -447,6 +495,7 @@ class Runtime:
         is closed: at once with `aclose()` (or `contextlib.aclosing`), else when the
         generator is garbage-collected, at the latest when the runtime is closed.
         """
+        await self._start_mcp()
         options = self._options(
             agent,
             call="stream",
@@ -570,10 +619,139 @@ class Runtime:
         """The stored input items of a conversation (empty for an unknown session)."""
         return await self._sessions.load(session)
 
+    # -- durable runs (agent_runtime.durable) ---------------------------------------------------
+
+    def _durable_client(self) -> DurableClient:
+        if self._durable is None:
+            from agent_runtime.durable.client import DurableClient
+
+            self._durable = DurableClient(self.config)
+        return self._durable
+
+    async def submit(
+        self,
+        agent: str,
+        input: Input,
+        *,
+        session: str | None = None,
+        run_id: str | None = None,
+        instructions: str | None = None,
+        model_settings: ModelSettingsSpec | Mapping[str, Any] | None = None,
+        max_turns: int | None = None,
+    ) -> RunHandle:
+        """Queue a durable run of an agent and return at once; a worker (`agent-runtime
+        worker`) executes it, and `result(handle.run_id)` gives its result. The runs of one
+        session execute one at a time, in the order submitted. Needs `durability:` in
+        agents.yaml (see `agent_runtime.durable`).
+
+        Args:
+            agent: the agent's name in agents.yaml.
+            input: the user's message, or a list of input items (as `run`).
+            session: continue (and extend) this stored conversation.
+            run_id: the run's id (default: a new one). Submitting the same id again returns
+                the run already submitted, without queuing another.
+            instructions, model_settings, max_turns: as `run`'s, for this run (checked now).
+
+        Raises:
+            ConfigError: unknown agent.
+            DurabilityError: no `durability:` section, the database cannot be used, or
+                `run_id` is taken by another agent's or session's run.
+        """
+        self._check_agent(agent)
+        _check_session(session, "submit")
+        _as_items(input)
+        options: dict[str, Any] = {}
+        if instructions or model_settings or max_turns is not None:
+            checked = self._options(
+                agent,
+                call="submit",
+                max_turns=max_turns,
+                context=None,
+                instructions=instructions,
+                model_settings=model_settings,
+            )
+            options = {"instructions": checked.instructions, "max_turns": max_turns}
+            if checked.model_settings is not None:
+                options["model_settings"] = checked.model_settings.model_dump(
+                    mode="json", exclude_unset=True
+                )
+            options = {key: value for key, value in options.items() if value is not None}
+        return await self._durable_client().submit(
+            agent, input, session=session, run_id=run_id, options=options
+        )
+
+    async def result(
+        self,
+        run_id: str,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,  # noqa: ASYNC109 - a wait that times out is RunPendingError
+    ) -> RunResult:
+        """The result of a durable run, as `run` gives it; waits for the run to finish unless
+        `wait` is False (at most `timeout` seconds when given).
+
+        Raises:
+            RunPendingError: the run has not finished (without `wait`, or by `timeout`).
+            RunCancelledError: the run was cancelled.
+            UnknownRunError: no run has this id.
+            AgentRuntimeError: the run failed: the error `run` would have raised, with its
+                message (`BackendError`, `RunLimitError`...).
+        """
+        return await self._durable_client().result(run_id, wait=wait, timeout=timeout)
+
+    async def follow(self, run_id: str) -> AsyncIterator[RunEvent]:
+        """Follow a durable run while a worker (in any process) executes it: the events
+        `stream` yields, ending with `RunFinished`. A finished run's events are replayed; a
+        recovered run's events come once each. Items arrive as the run makes progress (a model
+        call's reasoning, tool calls and message when the call has finished; tool results
+        when the turn's tools have); live text deltas are not streamed for durable runs.
+        Leaving the loop early stops following, not the run.
+
+        Raises:
+            UnknownRunError: no run has this id.
+            RunCancelledError: the run was cancelled.
+            AgentRuntimeError: the run failed: the error `run` would have raised (as `result`).
+        """
+        async with contextlib.aclosing(self._durable_client().follow(run_id)) as events:
+            async for event in events:
+                yield event
+
+    def status(self, run_id: str) -> RunStatus:
+        """Where a durable run is: queued, running, succeeded, failed or cancelled, with its
+        agent, session, times and worker.
+
+        Raises:
+            UnknownRunError: no run has this id.
+        """
+        return self._durable_client().status(run_id)
+
+    async def cancel(self, run_id: str) -> RunStatus:
+        """Cancel a durable run that has not finished (a running one stops at its next step);
+        a finished run stays as it is. Returns its status after.
+
+        Raises:
+            UnknownRunError: no run has this id.
+        """
+        return await self._durable_client().cancel(run_id)
+
+    def runs(
+        self,
+        *,
+        limit: int = 20,
+        agent: str | None = None,
+        status: RunState | Sequence[RunState] | None = None,
+    ) -> list[RunStatus]:
+        """Recent durable runs, newest first: at most `limit`, of `agent` and in `status`
+        (one state or several) when given."""
+        return self._durable_client().runs(limit=limit, agent=agent, status=status)
+
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def _release_clients(self) -> None:
         backends, self._backends, self._built = self._backends, None, None
+        mcp, self._mcp = self._mcp, None
+        if mcp is not None:
+            await mcp.aclose()
         for backend in (backends or {}).values():
             await backend.aclose()
 
@@ -595,6 +773,7 @@ class Runtime:
                 if spec.launch == "auto" and name not in self._servers:
                     plan = plan_launch(self.config, name)
                     self._servers[name] = await ensure_server(plan, progress=self._launch_progress)
+            await self._start_mcp()
         except AgentRuntimeError as error:
             self.redactor.exception(error)
             raise
@@ -618,6 +797,8 @@ class Runtime:
             await self._cancel_streams()
             await self._release_clients()
             self._sessions.close()
+            if self._durable is not None:
+                self._durable.close()
             self._tracer.close()
         finally:
             servers, self._servers = self._servers, {}

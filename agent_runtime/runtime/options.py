@@ -51,6 +51,7 @@ def _with_overrides(
     changes: dict[str, Any] = {}
     if base_url is not None:
         changes["base_url"] = base_url
+        changes["base_urls"] = None  # that server instead of the replicas
         changes["launch"] = "never"  # use that server: start none
     if model is not None:
         changes["model"] = model

@@ -14,6 +14,7 @@ from collections.abc import (
 )
 from typing import TYPE_CHECKING, Any
 
+from agent_runtime.backends.replicas import affinity_key
 from agent_runtime.backends.retry import RetryEvent, api_error_message
 from agent_runtime.config import Config
 from agent_runtime.errors import (
@@ -344,10 +345,12 @@ def _translate(config: Config, exc: Exception, run: _Run) -> AgentRuntimeError:
 async def _running(
     run: _Run, config: Config, sessions: SessionStore, redactor: Redactor
 ) -> AsyncIterator[None]:
-    """The run's context: its trace for hooks and tools; failures translated and the
-    session left consistent, also when the run is cancelled."""
+    """The run's context: its trace for hooks and tools, its session for backends with
+    session affinity; failures translated and the session left consistent, also when the run
+    is cancelled."""
     token = current_trace.set(run.trace)
     redacting = current_redactor.set(redactor)
+    affinity = affinity_key.set(run.session)
     try:
         yield
     except asyncio.CancelledError:
@@ -382,6 +385,7 @@ async def _running(
             raise error from error.__cause__
         raise error from exc
     finally:
+        affinity_key.reset(affinity)
         current_redactor.reset(redacting)
         current_trace.reset(token)
 

@@ -5,8 +5,10 @@
 - `/ready` — every declared backend answers `GET {base_url}/models` (with its API key and
   headers) within `PROBE_TIMEOUT_S`: `200 {"status": "ready", "backends": {"local": "ok"}}`;
   else `503 {"status": "unavailable", "backends": {"local": "no answer: ..."}}` naming each
-  backend that failed. While draining: `503 {"status": "draining"}`, so that a load balancer
-  sends no new requests. In-process (`vllm-embedded`) backends count as ready.
+  backend that failed. A backend with `base_urls` is ready when one of its replicas answers
+  (calls go around the others): `"ok; replica 2 of 3: no answer: ..."` names those that fail.
+  While draining: `503 {"status": "draining"}`, so that a load balancer sends no new requests.
+  In-process (`vllm-embedded`) backends count as ready.
 - `/metrics` — the app's Prometheus metrics (`agent_runtime.server.metrics`).
 """
 
@@ -43,7 +45,7 @@ async def ready(request: Request) -> Response:
     if gate is not None and gate.draining:
         return JSONResponse({"status": "draining"}, status_code=503)
     statuses = await backend_status(state.runtime.config.spec.backends)
-    ok = all(status == "ok" for status in statuses.values())
+    ok = all(status == "ok" or status.startswith("ok;") for status in statuses.values())
     return JSONResponse(
         {"status": "ready" if ok else "unavailable", "backends": statuses},
         status_code=200 if ok else 503,
@@ -72,15 +74,30 @@ async def backend_status(
 
 
 async def _probe(http: httpx2.AsyncClient, spec: BackendSpec) -> str:
+    urls = spec.urls
+    if not urls:
+        return "ok"  # in-process: ready when the runtime is
+    answers = await asyncio.gather(*(_probe_url(http, spec, url) for url in urls))
+    if len(answers) == 1:
+        return answers[0]
+    failed = [
+        f"replica {index} of {len(answers)}: {answer}"
+        for index, answer in enumerate(answers, 1)
+        if answer != "ok"
+    ]
+    if not failed:
+        return "ok"
+    return "; ".join(["ok", *failed] if len(failed) < len(answers) else failed)
+
+
+async def _probe_url(http: httpx2.AsyncClient, spec: BackendSpec, base_url: str) -> str:
     import httpx2
 
-    if spec.base_url is None:
-        return "ok"  # in-process: ready when the runtime is
     headers = dict(spec.headers or {})
     key = spec.api_key.get_secret_value()
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    url = spec.base_url.rstrip("/") + "/models"
+    url = base_url.rstrip("/") + "/models"
     try:
         response = await http.get(url, headers=headers)
     except httpx2.TimeoutException:

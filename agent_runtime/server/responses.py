@@ -35,10 +35,11 @@ from starlette.routing import Route
 from starlette.types import Receive
 
 from agent_runtime.errors import AgentRuntimeError
-from agent_runtime.redact import own_logger
+from agent_runtime.redact import own_logger, redact_text
 from agent_runtime.results import RunEvent, RunFinished, RunResult
 from agent_runtime.server.access_log import note_agent
 from agent_runtime.server.disconnect import unless_gone
+from agent_runtime.server.durable import durable_response
 from agent_runtime.server.errors import APIError, invalid_json, run_error, unknown_agent
 from agent_runtime.server.guard import RunTally, key_id, tracked_run
 from agent_runtime.server.items import (
@@ -125,6 +126,9 @@ async def create(request: Request) -> Response:
     if params.background:
         if state.gate is not None:
             state.gate.check(key)  # refused now rather than in the background
+        if durable_runs(state):
+            await _submit(run, tools)
+            entry.durable = run.durable = True
         await _keep(state, entry)
         entry.task = asyncio.create_task(_background(run, entry, key), name=response_id)
         return JSONResponse(copy.deepcopy(response))
@@ -288,11 +292,18 @@ class _Run:
         self.response = response
         self.entry = entry
         self.tally: RunTally | None = None
+        self.durable = False  # queued for the workers (`_submit`): followed, not run here
+
+    @property
+    def id(self) -> str:
+        return str(self.response["id"])
 
     def run(self) -> Awaitable[RunResult]:
         return self.state.runtime.run(self.agent, self.input, **self.options)
 
     def events(self) -> AsyncGenerator[RunEvent, None]:
+        if self.durable:
+            return cast(AsyncGenerator[RunEvent, None], self.state.runtime.follow(self.id))
         stream = self.state.runtime.stream(self.agent, self.input, **self.options)
         return cast(AsyncGenerator[RunEvent, None], stream)  # an async generator, typed loosely
 
@@ -360,6 +371,45 @@ async def _stream(run: _Run) -> AsyncIterator[list[Event]]:
         run.end()
 
 
+def durable_runs(state: ServerState) -> bool:
+    """Whether background responses go to the durable queue (`durability:` in agents.yaml)."""
+    return state.runtime.config.spec.durability is not None
+
+
+async def _submit(run: _Run, tools: list[ClientTool]) -> None:
+    """Queue a background response's run for the workers (`agent-runtime worker`), with the
+    response id as the run id: it survives this server, and any server of the same database
+    can answer for it (`GET /v1/responses/{id}`)."""
+    if tools:
+        raise APIError(
+            400,
+            "function tools sent with the request (`tools`) cannot be used with `background: "
+            "true` here: background responses run on the durable queue, where the run cannot "
+            "stop for the client's calls. Send the request without `background`.",
+            param="tools",
+        )
+    options = run.options
+    try:
+        await run.state.runtime.submit(
+            run.agent,
+            run.input,
+            session=options["session"],
+            run_id=run.id,
+            instructions=options["instructions"],
+            model_settings=options["model_settings"],
+        )
+    except AgentRuntimeError as exc:
+        raise _queue_error(exc) from None
+
+
+def _queue_error(exc: AgentRuntimeError) -> APIError:
+    from agent_runtime.config.durability import DurabilityError
+
+    if isinstance(exc, DurabilityError):  # the database: the server cannot queue now
+        return APIError(503, redact_text(str(exc)), type="server_error", code="queue_unavailable")
+    return run_error(exc)
+
+
 async def _background(run: _Run, entry: StoredResponse, key: str) -> None:
     """A background response's run: the events kept for readers, the response updated."""
     builder = EventBuilder(run.response)
@@ -417,6 +467,21 @@ def _entry(request: Request) -> tuple[ServerState, StoredResponse]:
 
 
 async def retrieve(request: Request) -> Response:
+    state = server_state(request)
+    response_id = request.path_params["response_id"]
+    if store_of(state).get(response_id) is None and durable_runs(state):
+        found = await durable_response(state, response_id)
+        if found is not None:
+            note_agent(request, str(found.get("model", "")))
+            if request.query_params.get("stream", "").lower() in ("true", "1"):
+                raise APIError(
+                    400,
+                    f"response '{response_id}' was not created by this server (or it restarted "
+                    "since): its events cannot be streamed again here. Read it without "
+                    "`stream`.",
+                    param="stream",
+                )
+            return JSONResponse(found)
     _, entry = _entry(request)
     if request.query_params.get("stream", "").lower() in ("true", "1"):
         if not entry.background:
@@ -454,7 +519,7 @@ async def _replay(entry: StoredResponse, start: int) -> AsyncIterator[list[Event
 async def delete(request: Request) -> Response:
     state, entry = _entry(request)
     if entry.running:
-        await _cancel(entry)
+        await _cancel(entry, state)
     _, orphans = store_of(state).remove(entry.id)
     for session in orphans:
         await _clear(state, session)
@@ -462,7 +527,7 @@ async def delete(request: Request) -> Response:
 
 
 async def cancel(request: Request) -> Response:
-    _, entry = _entry(request)
+    state, entry = _entry(request)
     if not entry.background:
         raise APIError(
             400,
@@ -471,12 +536,17 @@ async def cancel(request: Request) -> Response:
             param="response_id",
         )
     if entry.running:
-        await _cancel(entry)
+        await _cancel(entry, state)
     return JSONResponse(entry.response)
 
 
-async def _cancel(entry: StoredResponse) -> None:
+async def _cancel(entry: StoredResponse, state: ServerState | None) -> None:
+    """Stop following or running `entry`'s run; with `state`, a durable run is cancelled
+    too (without: this server stops, and the workers finish it)."""
     assert entry.task is not None
+    if entry.durable and state is not None:
+        with contextlib.suppress(AgentRuntimeError):  # finished meanwhile, or the database
+            await state.runtime.cancel(entry.id)
     entry.task.cancel()
     await asyncio.wait({entry.task})
     if not entry.finished:  # cancelled before its run began
@@ -490,7 +560,7 @@ async def cancel_all(state: ServerState) -> None:
         return
     entries = store_of(state).running()
     for entry in entries:
-        await _cancel(entry)
+        await _cancel(entry, None)
 
 
 # -- server-sent events ------------------------------------------------------------------------

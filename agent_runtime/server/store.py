@@ -33,6 +33,7 @@ class StoredResponse:
         session: the runtime session of its conversation, None for a run without memory.
         response: the Response object (a JSON-ready dict), updated while the run goes on.
         background: created with `background: true` (only those can be cancelled).
+        durable: its run is on the durable queue (a worker runs it; this server follows it).
         task: the task running a background response.
         events: a background response's stream events so far.
         session_items: how many items its session held when its run completed (None until
@@ -43,6 +44,7 @@ class StoredResponse:
     session: str | None
     response: dict[str, Any]
     background: bool = False
+    durable: bool = False
     task: asyncio.Task[None] | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     session_items: int | None = None

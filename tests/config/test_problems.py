@@ -59,8 +59,8 @@ ERRORS = [
         f"version: 1\n{BACKEND}\nagents:\n  a:\n    colour: red\n",
         "agents.yaml:5:5: agents.a.colour: unknown field (allowed: `description`, `instructions`, "
         "`instructions_file`, `backend`, `model`, `model_settings`, `tools`, `agent_tools`, "
-        "`handoffs`, `output_schema`, `output_retries`, `max_turns`, `run_timeout_s`, "
-        "`max_repeated_calls`, `max_invalid_calls`).",
+        "`handoffs`, `mcp_servers`, `output_schema`, `output_retries`, `max_turns`, "
+        "`run_timeout_s`, `max_repeated_calls`, `max_invalid_calls`).",
         id="unknown-field-lists-the-allowed",
     ),
     pytest.param(

@@ -55,6 +55,7 @@ from agent_runtime.cli.doctor.checks import (
     check_server,
     check_version,
 )
+from agent_runtime.cli.doctor.mcp import check_mcp_servers, render_mcp
 from agent_runtime.cli.doctor.tool_call import (
     ask_chat,
     ask_responses,
@@ -117,6 +118,9 @@ def doctor_command(
       chat tool call       POST /v1/chat/completions with that tool gives tool_calls
       reasoning            the answers carry gpt-oss's reasoning
 
+    Then (without --backend) each MCP server in agents.yaml is started (or connected to)
+    and its tools are listed; one that cannot be used fails the command.
+
     Each line is ✓ passed, ✗ failed, ! warning or - not run; failures and warnings come with
     a fix. Both APIs are tried, but only the tool call of the API the backend uses (`api:`) is
     required: the other one's failure is a warning, since it needs server flags this backend
@@ -143,7 +147,8 @@ def doctor_command(
         targets = _targets(config, backend, overrides, timeout, (ends, deadline))
         keys = [key for key in (api_key,) if key is not None and key != "EMPTY"]
         redactor = Redactor(config.secrets()).with_secrets(keys)
-        code = asyncio.run(_doctor(targets, as_json=as_json, redact=redactor.text))
+        mcp = config if backend is None and config.spec.mcp_servers else None
+        code = asyncio.run(_doctor(targets, as_json=as_json, redact=redactor.text, mcp=mcp))
     sys.exit(code)
 
 
@@ -177,12 +182,12 @@ def _targets(
         )
     for name in in_process:
         click.echo(f"Backend '{name}' runs vLLM in this process: not checked.", err=True)
-    return [
+    return [  # one target per server: each replica of a backend with base_urls
         Target(
             name=name,
             kind=spec.kind,
             api=spec.api,
-            base_url=overrides["base_url"] or spec.url,
+            base_url=url,
             model=overrides["model"] or spec.model,
             api_key=overrides["api_key"] or spec.api_key.get_secret_value(),
             headers=spec.headers,
@@ -195,6 +200,7 @@ def _targets(
         )
         for name, spec in backends.items()
         if name not in in_process and only in (None, name)
+        for url in ([overrides["base_url"]] if overrides["base_url"] else spec.urls)
     ]
 
 
@@ -225,7 +231,13 @@ def _needs(config: Config, backend: str) -> tuple[Need, ...]:
     return tuple(needs)
 
 
-async def _doctor(targets: list[Target], *, as_json: bool, redact: Callable[[str], str]) -> int:
+async def _doctor(
+    targets: list[Target],
+    *,
+    as_json: bool,
+    redact: Callable[[str], str],
+    mcp: Config | None = None,
+) -> int:
     def safe(text: str) -> str:
         return visible(redact(text), lines=False)
 
@@ -244,14 +256,28 @@ async def _doctor(targets: list[Target], *, as_json: bool, redact: Callable[[str
             click.echo(_summary(checks))
         reports.append((target, checks))
     stopped = any(check.detail.endswith(_DEADLINE_PASSED) for _, cs in reports for check in cs)
+    servers = await check_mcp_servers(mcp) if mcp is not None else []
     if as_json:
         report = _report(reports, stopped, safe)
+        if mcp is not None:
+            report["mcp_servers"] = [
+                {key: safe(value) if isinstance(value, str) else value
+                 for key, value in server.to_dict().items()}
+                for server in servers
+            ]  # fmt: skip
+            report["ok"] = report["ok"] and all(server.ok for server in servers)
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     elif stopped:
         seconds = targets[0].deadline_s
         click.echo(f"Stopped: doctor's deadline of {seconds:g} s (--deadline) passed.")
+    if not as_json:
+        for server in servers:
+            click.echo()
+            click.echo(render_mcp(server, lambda text: visible(redact(text))))
     if any(check.name == "reachable" and check.ok is False for _, cs in reports for check in cs):
         return EXIT_BACKEND
+    if not all(server.ok for server in servers):
+        return EXIT_ERROR
     if stopped or any(_failed(check) for _, checks in reports for check in checks):
         return EXIT_ERROR
     return 0
