@@ -304,6 +304,22 @@ def row(way: Way, added: str) -> list[str]:
     ]
 
 
+async def timed_call(way: Way, server: ServerProcess, number: int) -> float:
+    """One call of `way`: its wall time; its CPU (the server's, or this process's) is added to
+    the way's."""
+    cpu = server.cpu_s() if way.server else time.process_time()
+    started = time.perf_counter()
+    await way.call(number)
+    wall = time.perf_counter() - started
+    way.cpu_s += (server.cpu_s() if way.server else time.process_time()) - cpu
+    return wall
+
+
+async def timed_block(way: Way, runs: int, server: ServerProcess, number: int) -> None:
+    """`runs` calls of `way` in a row, as one round."""
+    way.rounds.append([await timed_call(way, server, number + index) for index in range(runs)])
+
+
 async def added_latency(
     plan: Plan, mock_url: str, mock_pid: int, state: str, section: Section
 ) -> None:
@@ -388,18 +404,22 @@ async def added_latency(
             )
             cpu_server, cpu_mock = server.cpu_s(), bench_mock.process_cpu_seconds(mock_pid)
             for _ in range(plan.rounds):
-                for way in ways:
+                gc.collect()
+                await timed_block(floor, plan.runs, server, number)
+                number += plan.runs
+                for local_way, served_way in pairs:
                     gc.collect()
-                    cpu = server.cpu_s() if way.server else time.process_time()
-                    walls = []
-                    for _ in range(plan.runs):
-                        number += 1
-                        started = time.perf_counter()
-                        await way.call(number)
-                        walls.append(time.perf_counter() - started)
-                    after = server.cpu_s() if way.server else time.process_time()
-                    way.cpu_s += after - cpu
-                    way.rounds.append(walls)
+                    local_walls: list[float] = []
+                    served_walls: list[float] = []
+                    for index in range(plan.runs):
+                        # One request each way in turn, alternating which goes first: the two
+                        # requests of a pair meet the same machine (its speed drifts).
+                        turn = [(local_way, local_walls), (served_way, served_walls)]
+                        for way, walls in turn if index % 2 == 0 else turn[::-1]:
+                            number += 1
+                            walls.append(await timed_call(way, server, number))
+                    local_way.rounds.append(local_walls)
+                    served_way.rounds.append(served_walls)
             wall = time.perf_counter() - wall
             ours = sum(os.times()[:2]) - sum(cpu_here[:2])
             ours += (
@@ -409,12 +429,9 @@ async def added_latency(
     rows = [row(floor, "")]
     adds = []
     for local_way, served_way in pairs:
-        # Paired by round: each round's served block against the in-process block just before.
+        # Paired by request: each served request against the in-process one made next to it.
         added = median(
-            [
-                median(mine) - median(base)
-                for mine, base in zip(served_way.rounds, local_way.rounds, strict=True)
-            ]
+            [mine - base for mine, base in zip(served_way.walls, local_way.walls, strict=True)]
         )
         adds.append(added)
         rows += [row(local_way, ""), row(served_way, f"{added * 1000:+.2f}")]
@@ -428,8 +445,11 @@ async def added_latency(
     section.notes.append(
         "GET /v1/models: an HTTP round trip through the server with no run (the client, "
         "uvicorn, the access log and the guard), the floor of what serving adds. "
-        "'server adds': the median over the rounds of (the served way's median in the round "
-        "less the in-process way's median in the same round). Meanwhile everything else on the "
+        "'server adds': the median of the differences between each served request and the "
+        "in-process run made right before or after it (the two ways take turns request by "
+        "request, alternating which goes first, so that both meet the machine at the same "
+        "speed: on this machine it drifts by up to 2x within seconds). Meanwhile everything "
+        "else on the "
         f"machine (not the server, the mock or this process) kept {other:.0%} of a core busy."
     )
     for name, (plain, with_session) in (("plain", adds[0::2]), ("streamed", adds[1::2])):
@@ -622,7 +642,8 @@ async def measure(plan: Plan, state: str) -> Section:
             "scripts/bench_project/agents.yaml's weather-haiku agent (2 model calls + 1 tool "
             "call) against the mock vLLM (its own process); this process is the client "
             f"(httpx2). One request at a time: {plan.rounds} round(s) of {plan.runs} requests "
-            f"per way, the ways taking turns, after {plan.warmup} warm-up runs each; each served "
+            f"per way, each served way and its in-process way taking turns request by request, "
+            f"after {plan.warmup} warm-up runs each; each served "
             "way is compared with the same run made in this process (`Runtime.run` or "
             "`Runtime.stream` to its end, with a new session where the server keeps the "
             "response). CPU: the server's (from /proc) or, in-process, this process's, per "
