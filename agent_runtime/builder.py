@@ -214,6 +214,7 @@ def build_agents(
                 max_output_chars=tool.max_output_chars or defaults.tool_max_output_chars,
                 strict=tool.strict,
                 threads=threads,
+                needs_approval=tool.approval == "always",
             )
         except Exception as exc:  # the SDK cannot describe the function to the model
             raise config.error(

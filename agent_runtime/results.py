@@ -129,6 +129,11 @@ class RunResult:
             `function_call_output` item for each.
         session_items: how many items the run's session holds after it (None for a run
             without a session).
+        pending_approvals: calls of tools declared with `approval: always` that the run
+            stopped at, waiting for a person: then `final_output` is None. Decide each and
+            continue with `Runtime.resume`.
+        pending_state: the stopped run as JSON text (with `pending_approvals`), to save and
+            give to `Runtime.resume` later, in this process or another.
     """
 
     final_output: Any
@@ -140,11 +145,13 @@ class RunResult:
     warnings: tuple[str, ...] = ()
     pending_calls: tuple[ToolCall, ...] = ()
     session_items: int | None = None
+    pending_approvals: tuple[ToolCall, ...] = ()
+    pending_state: str | None = dataclasses.field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: `final_output` (a typed output as its JSON value), `items`,
-        `usage`, `turns`, `trace_id`, `agent`, and `warnings` and `pending_calls` when there
-        are any."""
+        `usage`, `turns`, `trace_id`, `agent`, and `warnings`, `pending_calls` and
+        `pending_approvals` when there are any."""
         from pydantic_core import to_jsonable_python
 
         usage = dataclasses.asdict(self.usage)
@@ -161,6 +168,10 @@ class RunResult:
             document["warnings"] = list(self.warnings)
         if self.pending_calls:
             document["pending_calls"] = [dataclasses.asdict(call) for call in self.pending_calls]
+        if self.pending_approvals:
+            document["pending_approvals"] = [
+                dataclasses.asdict(call) for call in self.pending_approvals
+            ]
         return document
 
 
@@ -300,9 +311,19 @@ def run_result(
             pending_ids.add(converted.call_id)
         elif not (isinstance(converted, ToolResult) and converted.call_id in pending_ids):
             items.append(converted)
+    approvals = tuple(
+        ToolCall(
+            agent=item.agent.name,
+            name=_valid(str(item.tool_name or "")),
+            arguments=_valid(str(getattr(item.raw_item, "arguments", "") or "")),
+            call_id=call_id_of(item),
+        )
+        for item in getattr(result, "interruptions", None) or ()
+    )
     usage = result.context_wrapper.usage
-    final_output = None if pending else result.final_output
+    final_output = None if pending or approvals else result.final_output
     return RunResult(
+        pending_approvals=approvals,
         final_output=_valid(final_output) if isinstance(final_output, str) else final_output,
         items=tuple(items),
         pending_calls=tuple(pending),

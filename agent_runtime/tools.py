@@ -398,6 +398,7 @@ def build_function_tool(
     max_output_chars: int = 20_000,
     strict: bool = True,
     threads: ToolThreads | None = None,
+    needs_approval: bool = False,
 ) -> FunctionTool:
     """Wrap a typed Python function (sync or async) as an SDK `FunctionTool`.
 
@@ -416,6 +417,7 @@ def build_function_tool(
         strict: send the schema in strict mode (all fields required, no extras).
         threads: the thread limit of sync calls, shared with other tools (default: one of
             this tool's own, of `DEFAULT_TOOL_THREADS`).
+        needs_approval: a person approves each call before it runs (the run stops at it).
     """
     from agents import FunctionTool
     from agents.function_schema import function_schema
@@ -635,4 +637,5 @@ def build_function_tool(
         params_json_schema=schema.params_json_schema,
         on_invoke_tool=invoke,
         strict_json_schema=strict,
+        needs_approval=needs_approval,
     )

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
     from rich.console import Console
 
+    from agent_runtime.cli.approval import Approver
     from agent_runtime.runtime import Runtime
 
 __all__ = ["chat_command", "history_path"]
@@ -55,6 +56,12 @@ HELP_LINE = "/reset starts over, /exit or Ctrl-D quits."
     default=None,
     help="Show the model's reasoning (default: in a terminal).",
 )
+@click.option(
+    "-y",
+    "--yes",
+    is_flag=True,
+    help="Approve every tool call that needs approval (`approval: always`) without asking.",
+)
 @debug_option
 def chat_command(
     agent: str,
@@ -64,6 +71,7 @@ def chat_command(
     api_key: str | None,
     session: str | None,
     show_reasoning: bool | None,
+    yes: bool,
     debug: bool,
 ) -> None:
     """Talk with AGENT; the conversation is kept in the session store (SQLite).
@@ -73,6 +81,10 @@ def chat_command(
     Ctrl-C stops the current answer. Lines piped on stdin are sent one by one (bytes that
     are not UTF-8 become U+FFFD). SIGTERM and SIGHUP end the chat (exit 143, 129) as Ctrl-C
     ends a piped one: the running answer's input is kept in the session.
+
+    A call of a tool declared with `approval: always` is shown (tool, agent, arguments) and
+    runs only if you answer y; on n, your reason goes to the model. `--yes` approves every
+    call; in a piped chat without `--yes`, such calls are rejected.
     """
     secrets = Secrets()
     secrets.add(api_key)
@@ -92,6 +104,7 @@ def chat_command(
                 show_reasoning,
                 debug,
                 stop,
+                yes,
             )
         )
     sys.exit(code)
@@ -105,10 +118,12 @@ async def _chat(
     show_reasoning: bool | None,
     debug: bool,
     stop: StopSignals,
+    yes: bool = False,
 ) -> int:
     from rich.console import Console
     from rich.text import Text
 
+    from agent_runtime.cli.approval import Approver
     from agent_runtime.cli.status import launch_status
     from agent_runtime.runtime import Runtime
 
@@ -116,6 +131,7 @@ async def _chat(
     interactive = sys.stdin.isatty() and console.is_terminal
     lines = _Lines(config, interactive)
     async with Runtime(config, **overrides, launch_progress=launch_status()) as runtime:
+        approver = Approver(yes=yes, interactive=interactive, redact=runtime.redactor.text)
         if interactive:
             console.print(f"[bold]{agent}[/bold] [dim](session {session}). {HELP_LINE}[/dim]")
         while True:
@@ -135,7 +151,7 @@ async def _chat(
                 _say(console, interactive, f"Unknown command {text!r}. {HELP_LINE}")
                 continue
             try:
-                await _turn(runtime, console, agent, text, session, show_reasoning)
+                await _turn(runtime, console, agent, text, session, show_reasoning, approver)
             except asyncio.CancelledError:
                 # Ctrl-C: asyncio.run cancelled this task; stop the answer, keep chatting.
                 # SIGTERM and SIGHUP end the chat.
@@ -174,7 +190,10 @@ async def _turn(
     text: str,
     session: str,
     show_reasoning: bool | None,
+    approver: Approver,
 ) -> None:
+    from agent_runtime.cli.approval import events_with_approval
+
     renderer: TerminalRenderer | PlainRenderer
     if console.is_terminal:
         renderer = TerminalRenderer(
@@ -189,7 +208,14 @@ async def _turn(
         )
     renderer.waiting()
     try:
-        async for event in runtime.stream(agent, text, session=session):
+        events = runtime.stream(agent, text, session=session)
+        async for event in events_with_approval(
+            runtime,
+            events,
+            approver,
+            before_asking=renderer.close,
+            after_asking=renderer.waiting,
+        ):
             renderer.event(event)
             if isinstance(event, RunFinished):
                 if not console.is_terminal:

@@ -62,6 +62,12 @@ def _read_prompt(prompt: str) -> str:
     help="Show the model's reasoning (default: in a terminal; in a pipe, on stderr).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="In a pipe, also print tool calls to stderr.")
+@click.option(
+    "-y",
+    "--yes",
+    is_flag=True,
+    help="Approve every tool call that needs approval (`approval: always`) without asking.",
+)
 @debug_option
 def run_command(
     agent: str,
@@ -75,6 +81,7 @@ def run_command(
     as_json: bool,
     show_reasoning: bool | None,
     verbose: bool,
+    yes: bool,
     debug: bool,
 ) -> None:
     """Run AGENT on PROMPT (`-` reads the prompt from stdin).
@@ -83,6 +90,10 @@ def run_command(
     answer. In a pipe only the answer goes to stdout. Bytes of PROMPT that are not UTF-8
     become U+FFFD. Ctrl-C, SIGTERM and SIGHUP stop the run (exit 130, 143, 129): its input
     is kept in the session, the trace gets its end, servers started for it are stopped.
+
+    A call of a tool declared with `approval: always` is shown (tool, agent, arguments) and
+    runs only if you answer y; on n, your reason goes to the model. `--yes` approves every
+    call; without a terminal on stdin and without `--yes`, such calls are rejected.
 
     \b
     Example:
@@ -104,6 +115,7 @@ def run_command(
                 as_json=as_json,
                 show_reasoning=show_reasoning,
                 verbose=verbose,
+                yes=yes,
                 config=config,
             )
         )
@@ -119,16 +131,22 @@ async def _run(
     as_json: bool,
     show_reasoning: bool | None,
     verbose: bool,
+    yes: bool,
     config: Config,
 ) -> None:
     from rich.console import Console
 
+    from agent_runtime.cli.approval import Approver, events_with_approval
     from agent_runtime.cli.status import launch_status
     from agent_runtime.runtime import Runtime
 
     async with Runtime(config, **overrides, launch_progress=launch_status()) as runtime:
+        approver = Approver(yes=yes, interactive=sys.stdin.isatty(), redact=runtime.redactor.text)
         if as_json:
             result = await runtime.run(agent, prompt, session=session, max_turns=max_turns)
+            while result.pending_approvals:
+                approve, reject = await approver.decide(result)
+                result = await runtime.resume(result, approve=approve, reject=reject)
             click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
             _warn(result)
             return
@@ -149,7 +167,14 @@ async def _run(
         final: RunResult | None = None
         renderer.waiting()
         try:
-            async for event in runtime.stream(agent, prompt, session=session, max_turns=max_turns):
+            events = runtime.stream(agent, prompt, session=session, max_turns=max_turns)
+            async for event in events_with_approval(
+                runtime,
+                events,
+                approver,
+                before_asking=renderer.close,
+                after_asking=renderer.waiting,
+            ):
                 renderer.event(event)
                 if isinstance(event, RunFinished):
                     final = event.result

@@ -11,10 +11,15 @@ mcp_servers:
     url: http://localhost:9000/mcp           # streamable HTTP
     headers: {Authorization: "Bearer ${TICKETS_TOKEN}"}
     prefix: tickets                          # the model sees tickets_search, ...
+    approval: {always: [close_ticket]}       # a person approves these calls first
 agents:
   helper:
     mcp_servers: [files, tickets]
 ```
+
+`approval` says which calls of a server's tools a person approves before they run: `always`
+(every tool), `never` (the default), `{always: [names]}` (only those tools) or
+`{never: [names]}` (every tool but those); names are the tools' names on the server.
 
 A server is either a command (stdio: started as a child process) or a `url` (streamable HTTP),
 never both. The values of `headers`, the password in `url`, and the `env` values of variables
@@ -28,13 +33,21 @@ borrow the URL and header checks from there when they run.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from agent_runtime.redact import redact_text
 
-__all__ = ["McpServerSpec", "is_secret_env_name", "mcp_tool_name"]
+__all__ = ["McpApprovalSpec", "McpServerSpec", "is_secret_env_name", "mcp_tool_name"]
 
 _TOOL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|PASS|AUTH|CREDENTIAL|COOKIE", re.I)
@@ -49,6 +62,38 @@ def is_secret_env_name(name: str) -> bool:
 def mcp_tool_name(prefix: str | None, name: str) -> str:
     """The name the model sees for tool `name` of a server with `prefix`: `prefix_name`."""
     return f"{prefix}_{name}" if prefix else name
+
+
+class McpApprovalSpec(BaseModel):
+    """Which tools of an MCP server need a person's approval: the tools listed in `always`,
+    or every tool but those listed in `never` (one of the two)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    always: list[str] | None = Field(
+        default=None,
+        description="These tools (their names on the server) need approval; the others not.",
+    )
+    never: list[str] | None = Field(
+        default=None,
+        description="Every tool but these (their names on the server) needs approval.",
+    )
+
+    @model_validator(mode="after")
+    def _one_list(self) -> McpApprovalSpec:
+        if (self.always is None) == (self.never is None):
+            raise PydanticCustomError(
+                "mcp_approval",
+                "give one of `always` (the tools that need approval) or `never` (the tools "
+                "that do not), e.g. {always: [delete_file]}",
+            )
+        return self
+
+    def needs_approval(self, name: str) -> bool:
+        """Whether tool `name` (its name on the server) needs approval."""
+        if self.always is not None:
+            return name in self.always
+        return name not in (self.never or [])
 
 
 class McpServerSpec(BaseModel):
@@ -121,6 +166,37 @@ class McpServerSpec(BaseModel):
         "is restarted without a successful call in between; past it the run fails with an "
         "error naming the server.",
     )
+
+    approval: Literal["always", "never"] | McpApprovalSpec = Field(
+        default="never",
+        description="Which calls of the server's tools a person approves before they run: "
+        "always, never (the default), {always: [names]} (only those tools) or {never: [names]} "
+        "(all tools but those).",
+    )
+
+    @field_validator("approval", mode="before")
+    @classmethod
+    def _check_approval(cls, value: object) -> object:
+        # One message at `approval` instead of one per member of the union.
+        if value in ("always", "never") or isinstance(value, McpApprovalSpec):
+            return value
+        if isinstance(value, dict):
+            try:
+                return McpApprovalSpec.model_validate(value)
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = ".".join(str(part) for part in error["loc"])
+                message = error["msg"].removeprefix("Value error, ")
+                raise PydanticCustomError(
+                    "mcp_approval",
+                    "{where}{message}",
+                    {"where": f"{where}: " if where else "", "message": message},
+                ) from None
+        raise PydanticCustomError(
+            "mcp_approval",
+            "expected always, never, {lists}, got {value}",
+            {"lists": "{always: [tool names]} or {never: [tool names]}", "value": repr(value)},
+        )
 
     @field_validator("url")
     @classmethod
@@ -208,6 +284,12 @@ class McpServerSpec(BaseModel):
         found = list(self.headers.values())
         found += [value for name, value in self.env.items() if is_secret_env_name(name)]
         return found
+
+    def needs_approval(self, name: str) -> bool:
+        """Whether calls of tool `name` (its name on the server) need a person's approval."""
+        if isinstance(self.approval, McpApprovalSpec):
+            return self.approval.needs_approval(name)
+        return self.approval == "always"
 
     def offers(self, name: str) -> bool:
         """Whether tool `name` (its name on the server) passes `tools` and `exclude_tools`."""

@@ -466,6 +466,11 @@ class ToolSpec(_Spec):
         description="Durable runs: a call interrupted by a crash may run again when the run "
         "is recovered. false: it is not run again; the model is told it was interrupted.",
     )
+    approval: Literal["always", "never"] = Field(
+        default="never",
+        description="always: a person approves each call before it runs (the run stops with "
+        "the call pending; the CLI asks). never: calls run at once.",
+    )
 
 
 class AgentToolSpec(_Spec):

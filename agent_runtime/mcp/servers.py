@@ -144,6 +144,7 @@ class McpServers:
                 tool,
                 name=name,
                 max_output_chars=self.config.spec.defaults.tool_max_output_chars,
+                needs_approval=connection.spec.needs_approval(listed),
             )
         return self._tools[key]
 

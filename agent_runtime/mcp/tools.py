@@ -73,10 +73,16 @@ def _preview(arguments: str) -> str:
 
 
 def mcp_function_tool(
-    connection: McpConnection, tool: ListedTool, *, name: str, max_output_chars: int
+    connection: McpConnection,
+    tool: ListedTool,
+    *,
+    name: str,
+    max_output_chars: int,
+    needs_approval: bool = False,
 ) -> FunctionTool:
     """The SDK tool that calls `tool` of the server behind `connection`; `name` is the name the
-    model sees (with the server's `prefix`)."""
+    model sees (with the server's `prefix`); with `needs_approval`, a person approves each call
+    before it runs."""
     from agents import FunctionTool
 
     schema = dict(tool.input_schema) or {"type": "object"}
@@ -125,6 +131,7 @@ def mcp_function_tool(
         params_json_schema=schema,
         on_invoke_tool=invoke,
         strict_json_schema=False,
+        needs_approval=needs_approval,
     )
 
 

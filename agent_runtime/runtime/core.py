@@ -20,6 +20,7 @@ import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
+    Awaitable,
     Callable,
     Mapping,
     Sequence,
@@ -32,6 +33,7 @@ from agent_runtime.config import Config, ModelSettingsSpec, load_config
 from agent_runtime.config.checks import handoff_tool_name
 from agent_runtime.errors import (
     AgentRuntimeError,
+    RunError,
 )
 from agent_runtime.guards import CallGuard
 from agent_runtime.redact import Redactor, current_redactor, own_logger
@@ -40,6 +42,7 @@ from agent_runtime.results import (
     RunFinished,
     RunResult,
 )
+from agent_runtime.runtime.approval import Approvals, PendingRun, read_pending
 from agent_runtime.runtime.client_tools import (
     _client_tools,
     _ClientCalls,
@@ -364,6 +367,9 @@ class Runtime:
         input: Input,
         session: str | None,
         client_tools: Sequence[FunctionTool] = (),
+        *,
+        trace_id: str | None = None,
+        history: list[Any] | None = None,
     ) -> _Run:
         sdk_agent = self.agent(agent)
         client = None
@@ -371,15 +377,22 @@ class Runtime:
             client = _ClientCalls(client_tools)
             sdk_agent = client.offer(sdk_agent)
         new_items = _as_items(input)
-        history = await self._sessions.load(session) if session else []
+        if history is None:
+            history = await self._sessions.load(session) if session else []
         repeats, invalid = self.config.guard_limits_of(agent)
         budget = self.config.run_timeout_of(agent)
         deadline = None if budget is None else asyncio.get_running_loop().time() + budget
         guard = CallGuard(
             repeats, invalid, deadline=None if budget is None else time.monotonic() + budget
         )
-        trace = RunTrace(self._tracer, agent=agent, guard=guard)
-        trace.record("run_start", agent=agent, session=session, input=trace.sensitive(new_items))
+        if trace_id is None:
+            trace = RunTrace(self._tracer, agent=agent, guard=guard)
+            trace.record(
+                "run_start", agent=agent, session=session, input=trace.sensitive(new_items)
+            )
+        else:  # a run resumed after approval: the same trace goes on
+            trace = RunTrace(self._tracer, agent=agent, guard=guard, trace_id=trace_id)
+            trace.record("run_resume", agent=agent)
         return _Run(
             agent=agent,
             sdk_agent=sdk_agent,
@@ -404,7 +417,9 @@ class Runtime:
         model_settings: ModelSettingsSpec | Mapping[str, Any] | None = None,
         tools: Sequence[ClientTool] | None = None,
     ) -> RunResult:
-        """Run an agent until its final answer, or until it calls a client tool.
+        """Run an agent until its final answer, or until it calls a client tool or a tool
+        that needs approval (`approval: always`: then `pending_approvals` has the calls, and
+        `resume` continues the run with a person's decisions).
 
         Args:
             agent: the agent's name in agents.yaml.
@@ -434,8 +449,6 @@ class Runtime:
             RunLimitError: `max_turns`, `run_timeout_s` or the loop guard ended the run.
             RunError: the run failed otherwise (e.g. an answer that breaks `output_schema`).
         """
-        from agents import Runner
-
         await self._start_mcp()
         options = self._options(
             agent,
@@ -448,25 +461,142 @@ class Runtime:
         )
         async with self._session_turn(session, "run"):
             run = await self._begin(agent, input, session, options.client_tools)
-            async with (
-                _running(run, self.config, self._sessions, self.redactor),
-                asyncio.timeout_at(run.deadline),
-            ):
-                while True:
-                    try:
-                        result = await Runner.run(
-                            run.sdk_agent,
-                            [*run.history, *run.new_items],
-                            context=options.context,
-                            max_turns=options.max_turns - run.turns_used,
-                            run_config=self._run_config(options),
-                            hooks=self._hooks,
-                        )
-                        break
-                    except Exception as exc:
-                        if _retry_answer(self.config, run, exc, options.max_turns) is None:
-                            raise
-            return await _finish(run, result, self._sessions)
+            return await self._complete(run, options)
+
+    async def _complete(self, run: _Run, options: _RunOptions) -> RunResult:
+        """Run `run` (a new one, or one resumed) until it ends or stops again."""
+        from agents import Runner
+
+        run.max_turns = options.max_turns
+        run.resumable = _resumable(options)
+        async with (
+            _running(run, self.config, self._sessions, self.redactor),
+            asyncio.timeout_at(run.deadline),
+        ):
+            while True:
+                try:
+                    result = await Runner.run(
+                        run.sdk_agent,
+                        run.sdk_input(),
+                        context=options.context,
+                        max_turns=options.max_turns - run.turns_used,
+                        run_config=self._run_config(options),
+                        hooks=self._hooks,
+                    )
+                    break
+                except Exception as exc:
+                    if _retry_answer(self.config, run, exc, options.max_turns) is None:
+                        raise
+            if result.interruptions:
+                self._check_approval_allowed(run)
+        return await _finish(run, result, self._sessions)
+
+    def _check_approval_allowed(self, run: _Run) -> None:
+        """Refuse to stop a durable run for approval (nobody could resume it)."""
+        if self.config.spec.durability is None:
+            return
+        from agent_runtime.durable.steps import current_run
+
+        if current_run.get() is not None:
+            raise RunError(
+                f"agent `{run.trace.agent or run.agent}` called a tool that needs approval "
+                "(`approval: always` in agents.yaml), which durable runs do not support yet. "
+                "Set `approval: never` on the tool, or run the agent with `run` instead of "
+                "`submit`."
+            )
+
+    async def resume(
+        self,
+        pending: RunResult | str,
+        *,
+        approve: Approvals = (),
+        reject: Mapping[str, str | None] | None = None,
+        context: object = None,
+    ) -> RunResult:
+        """Continue a run that stopped at calls needing approval (`pending_approvals`), with
+        a person's decisions, until it ends or stops again.
+
+        Approved calls run; each rejected one reaches the model as its output ("Error: the
+        user did not approve `NAME`: REASON..."); calls decided neither way stay pending. The
+        run goes on in the same session and under the same trace id, with the instructions
+        and model settings it started with.
+
+        Args:
+            pending: the stopped run's result, or its `pending_state` text (saved, possibly
+                by another process with the same agents.yaml).
+            approve: the call ids to approve, or True for every pending call not rejected.
+            reject: call id → reason (None for none), for the calls to reject.
+            context: the run's `context` (never saved with the state: give it again).
+
+        Raises:
+            ConfigError: an id that is not a pending call's, or a call approved and rejected.
+            RunError: `pending` is not a stopped run of this agents.yaml, or cannot be
+                restored; or the run failed as `run` says.
+        """
+        await self._start_mcp()
+        stopped = read_pending(pending, self.agent_names)
+        options = self._resumed_options(stopped, context)
+        async with self._session_turn(stopped.session, "resume"):
+            run = await self._begin_resumed(stopped, context, approve, reject)
+            return await self._complete(run, options)
+
+    async def resume_stream(
+        self,
+        pending: RunResult | str,
+        *,
+        approve: Approvals = (),
+        reject: Mapping[str, str | None] | None = None,
+        context: object = None,
+    ) -> AsyncIterator[RunEvent]:
+        """`resume` as a stream: the events `stream` yields, ending with `RunFinished` (whose
+        result may have `pending_approvals` again). Arguments and errors are `resume`'s."""
+        await self._start_mcp()
+        stopped = read_pending(pending, self.agent_names)
+        options = self._resumed_options(stopped, context)
+
+        async def begin() -> _Run:
+            return await self._begin_resumed(stopped, context, approve, reject)
+
+        async with contextlib.aclosing(
+            self._relayed(begin, stopped.session, options, stopped.agent)
+        ) as events:
+            async for event in events:
+                yield event
+
+    def _resumed_options(self, stopped: PendingRun, context: object) -> _RunOptions:
+        saved = stopped.options
+        return self._options(
+            stopped.agent,
+            call="resume",
+            max_turns=stopped.max_turns or None,
+            context=context,
+            instructions=saved.get("instructions"),
+            model_settings=saved.get("model_settings"),
+        )
+
+    async def _begin_resumed(
+        self,
+        stopped: PendingRun,
+        context: object,
+        approve: Approvals,
+        reject: Mapping[str, str | None] | None,
+    ) -> _Run:
+        """The run `stopped` was, with the person's decisions, its trace id and session."""
+        from agent_runtime.runtime.approval import apply_decisions, restore_state
+
+        sdk_agent = self.agent(stopped.agent)
+        state = await restore_state(stopped, sdk_agent, context)
+        apply_decisions(state, stopped.calls, approve=approve, reject=reject, call="resume")
+        run = await self._begin(
+            stopped.agent,
+            stopped.input[stopped.history :],
+            None,
+            trace_id=stopped.trace_id,
+            history=stopped.input[: stopped.history],
+        )
+        run.session = stopped.session
+        run.state = state
+        return run
 
     async def stream(
         self,
@@ -505,9 +635,25 @@ class Runtime:
             model_settings=model_settings,
             tools=tools,
         )
+
+        async def begin() -> _Run:
+            return await self._begin(agent, input, session, options.client_tools)
+
+        async with contextlib.aclosing(self._relayed(begin, session, options, agent)) as events:
+            async for event in events:
+                yield event
+
+    async def _relayed(
+        self,
+        begin: Callable[[], Awaitable[_Run]],
+        session: str | None,
+        options: _RunOptions,
+        agent: str,
+    ) -> AsyncGenerator[RunEvent, None]:
+        """The events of a streamed run (`begin` makes it) that goes on in a task of its own."""
         relay: asyncio.Queue[RunEvent | _Failed] = asyncio.Queue()
         pump = asyncio.create_task(
-            self._pump(agent, input, session, options, relay.put_nowait),
+            self._pump(begin, session, options, relay.put_nowait),
             name=f"agent-runtime stream of {agent}",
         )
         self._streams.add(pump)
@@ -528,8 +674,7 @@ class Runtime:
 
     async def _pump(
         self,
-        agent: str,
-        input: Input,
+        begin: Callable[[], Awaitable[_Run]],
         session: str | None,
         options: _RunOptions,
         emit: Callable[[RunEvent | _Failed], None],
@@ -541,12 +686,14 @@ class Runtime:
 
         try:
             async with self._session_turn(session, "stream"):
-                run = await self._begin(agent, input, session, options.client_tools)
+                run = await begin()
+                run.max_turns = options.max_turns
+                run.resumable = _resumable(options)
                 async with _running(run, self.config, self._sessions, self.redactor):
                     while True:
                         streamed = Runner.run_streamed(
                             run.sdk_agent,
-                            [*run.history, *run.new_items],
+                            run.sdk_input(),
                             context=options.context,
                             max_turns=options.max_turns - run.turns_used,
                             run_config=self._run_config(options),
@@ -566,6 +713,8 @@ class Runtime:
                             if retrying is None:
                                 raise
                             emit(retrying)
+                    if streamed.interruptions:
+                        self._check_approval_allowed(run)
                 result = await _finish(run, streamed, self._sessions)
         except Exception as exc:  # raised where the stream is read
             emit(_Failed(exc))
@@ -827,3 +976,13 @@ class Runtime:
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+def _resumable(options: _RunOptions) -> dict[str, Any]:
+    """The options of a run that a resumed run keeps (JSON values)."""
+    saved: dict[str, Any] = {}
+    if options.instructions:
+        saved["instructions"] = options.instructions
+    if options.model_settings is not None:
+        saved["model_settings"] = options.model_settings.model_dump(mode="json", exclude_unset=True)
+    return saved

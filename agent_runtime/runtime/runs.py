@@ -88,6 +88,15 @@ class _Run:
     """Model calls made by the attempts before the current one."""
     earlier: list[Any] = dataclasses.field(default_factory=list)
     """The SDK's error details of those attempts."""
+    state: Any = None
+    """The SDK's `RunState` a resumed run continues from (until an answer is sent back)."""
+    max_turns: int = 0
+    resumable: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What a run stopped for approval keeps besides the SDK's state (`instructions`...)."""
+
+    def sdk_input(self) -> Any:
+        """What the SDK runs next: the state to resume from, or the whole input."""
+        return self.state if self.state is not None else [*self.history, *self.new_items]
 
     def past_deadline(self) -> bool:
         return self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline
@@ -184,7 +193,7 @@ def _record_end(trace: RunTrace, outcome: RunResult) -> None:
     trace.record(
         "run_end",
         agent=outcome.agent,
-        outcome="completed",
+        outcome="awaiting_approval" if outcome.pending_approvals else "completed",
         turns=outcome.turns,
         usage=dataclasses.asdict(outcome.usage),
         final_output=trace.sensitive(to_jsonable_python(outcome.final_output, fallback=str)),
@@ -285,6 +294,7 @@ def _retry_answer(config: Config, run: _Run, exc: Exception, max_turns: int) -> 
     ]
     run.sdk_agent = details.last_agent
     run.streamed = None
+    run.state = None
     run.trace.record(
         "output_retry",
         agent=invalid.agent,
@@ -403,6 +413,28 @@ async def _finish(run: _Run, result: Any, sessions: SessionStore) -> RunResult:
         ),
         run.earlier,
     )
+    if outcome.pending_approvals:
+        from agent_runtime.runtime.approval import pending_text
+
+        # The exchange goes into the session when the resumed run ends.
+        try:
+            outcome = dataclasses.replace(
+                outcome,
+                pending_state=pending_text(
+                    agent=run.agent,
+                    session=run.session,
+                    trace_id=run.trace.trace_id,
+                    input=[*run.history, *run.new_items],
+                    history=len(run.history),
+                    max_turns=run.max_turns,
+                    options=run.resumable,
+                    calls=outcome.pending_approvals,
+                    state=result.to_state(),
+                ),
+            )
+        finally:
+            _record_end(run.trace, outcome)
+        return outcome
     try:
         if run.session:
             new_items = _without_outputs(result.to_input_list()[len(run.history) :], pending)

@@ -175,6 +175,7 @@ def test_every_field_in_the_json_schema_has_a_description() -> None:
         "DefaultsSpec",
         "DurabilitySpec",
         "EngineSpec",
+        "McpApprovalSpec",
         "McpServerSpec",
         "ModelSettingsSpec",
         "ServeSpec",
