@@ -232,7 +232,7 @@ def build_agents(
             model_settings=model_settings(
                 config.model_settings_of(name), chat=backend_spec.api == "chat_completions"
             ),
-            tools=[tools[key] for key in agent_spec.tools],
+            tools=[tools[key] for key in agent_spec.tool_keys],
             output_type=(
                 output_type(name, agent_spec.output_schema, config)
                 if agent_spec.output_schema is not None

@@ -214,6 +214,36 @@ async def test_agents_used_as_tools_come_after_the_agents_own_tools() -> None:
     }
 
 
+async def test_agents_listed_under_tools_are_agents_used_as_tools() -> None:
+    # The same agents as above, declared in `tools:` next to the function tools.
+    async with built(
+        "tools: {add: {function: 'tests.test_builder:add'}}\n"
+        "agents:\n"
+        "  top:\n"
+        "    tools: [add, {agent: middle-agent}, {agent: plain, name: ask_plain,"
+        " description: P.}]\n"
+        "  middle-agent: {description: Middle., tools: [{agent: bottom, name: ask_bottom}]}\n"
+        "  bottom: {tools: [add]}\n"
+        "  plain: {description: Unused here.}\n"
+    ) as result:
+        names = result.tool_names
+        descriptions = {
+            tool.name: tool.description  # type: ignore[union-attr]
+            for tool in result.agents["top"].tools
+        }
+    assert names == {
+        "top": ("add", "middle_agent", "ask_plain"),
+        "middle-agent": ("ask_bottom",),
+        "bottom": ("add",),
+        "plain": (),
+    }
+    assert descriptions == {
+        "add": "Add two integers.",
+        "middle_agent": "Middle.",
+        "ask_plain": "P.",
+    }
+
+
 async def test_agents_used_as_tools_run_nested_three_deep(tmp_path: Path) -> None:
     config = tmp_path / "agents.yaml"
     config.write_text(

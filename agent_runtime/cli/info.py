@@ -33,7 +33,7 @@ def _agent_rows(config: Config) -> list[dict[str, Any]]:
                 "base_url": backend.base_url,
                 **({"base_urls": backend.base_urls} if backend.base_urls is not None else {}),
                 "model": agent.model or backend.model,
-                "tools": [config.tool_names.get(key, key) for key in agent.tools],
+                "tools": [config.tool_names.get(key, key) for key in agent.tool_keys],
                 "agent_tools": [tool.name for tool in config.agent_tools_of(name)],
                 "handoffs": list(agent.handoffs),
                 "mcp_servers": [_mcp_row(config, server) for server in agent.mcp_servers],

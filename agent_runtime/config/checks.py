@@ -199,22 +199,26 @@ class _AgentChecker:
             )
         self.instructions[agent_name] = _read_instructions(doc, loc, agent, self.base_dir)
         used: dict[str, Loc] = {}  # tool names the model will see -> where they come from
-        seen: dict[tuple[str, str | None], int] = {}  # (agent, name) of agent_tools entries
+        seen: dict[tuple[str, str | None], str] = {}  # (agent, name) of agent tools -> where
         for i, key in _unique_names(doc, (*loc, "tools"), agent.get("tools"), "tool"):
             if self.refers((*loc, "tools", i), key, "tool", self.tools) and key in self.tool_names:
                 self.use(used, self.tool_names[key], (*loc, "tools", i))
         self.graph[agent_name] = []
-        for i, entry in _list(agent.get("agent_tools")):
+        # Agents called as tools: `agent_tools` entries, then mappings with `agent:` in `tools`.
+        entries = [("agent_tools", i, entry) for i, entry in _list(agent.get("agent_tools"))]
+        entries += [
+            ("tools", i, entry) for i, entry in _list(agent.get("tools")) if isinstance(entry, dict)
+        ]
+        for key, i, entry in entries:
             spec = entry if isinstance(entry, dict) else {"agent": entry}
             target, name = spec.get("agent"), spec.get("name")
             if isinstance(target, str) and isinstance(name, str | None):
                 if (target, name) in seen:
-                    first = f"agent_tools[{seen[target, name]}]"
-                    message = f"duplicate agent tool {target!r} (already at {first})"
-                    doc.report((*loc, "agent_tools", i), message)
+                    message = f"duplicate agent tool {target!r} (already at {seen[target, name]})"
+                    doc.report((*loc, key, i), message)
                     continue
-                seen[target, name] = i
-            self.check_agent_tool(agent_name, (*loc, "agent_tools", i), entry, used)
+                seen[target, name] = f"{key}[{i}]"
+            self.check_agent_tool(agent_name, (*loc, key, i), entry, used)
         # Handoffs between different agents may form cycles (triage -> billing -> triage is a
         # common pattern): each handoff ends the current agent's turn and runs are bounded by
         # max_turns. Only an agent handing off to itself is certainly a mistake.

@@ -28,10 +28,10 @@ def report_schema_error(doc: Document, error: ErrorDetails) -> None:
     """Place one error of `RuntimeConfig` validation; the messages specific to agents.yaml are
     made here, the rest by `report_validation_error`."""
     raw = error["loc"]
-    loc = tuple(  # drop the union tags pydantic puts after an `agent_tools` index
+    loc = tuple(  # drop the union tags pydantic puts after an `agent_tools` or `tools` index
         part
         for i, part in enumerate(raw)
-        if not (part in AGENT_TOOL_TAGS and i >= 2 and raw[i - 2] == "agent_tools")
+        if not (part in AGENT_TOOL_TAGS and i >= 2 and raw[i - 2] in ("agent_tools", "tools"))
     )
     kind, value = error["type"], error["input"]
     field_name = loc[-1] if loc else ""
@@ -45,6 +45,10 @@ def report_schema_error(doc: Document, error: ErrorDetails) -> None:
         )
     elif kind == "model_type" and "agent_tools" in loc:
         doc.report(loc, f"expected an agent name or a mapping with `agent:`, got {kind_of(value)}")
+    elif kind == "model_type" and len(loc) == 4 and loc[2] == "tools":
+        doc.report(
+            loc, f"expected a tool name or a mapping with `agent:` (an agent), got {kind_of(value)}"
+        )
     elif kind == "too_short" and loc in (("backends",), ("agents",)):
         doc.report(loc, f"declare at least one entry under `{loc[0]}`")
     else:

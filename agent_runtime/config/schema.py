@@ -493,7 +493,18 @@ _AgentToolEntry = Annotated[
     Annotated[str, Tag("agent-name")] | Annotated[AgentToolSpec, Tag("agent-tool")],
     Discriminator(_agent_tool_kind),
 ]
-AGENT_TOOL_TAGS = ("agent-name", "agent-tool")
+
+
+def _tool_kind(value: Any) -> str:
+    return "tool-name" if isinstance(value, str) else "agent-tool"
+
+
+_ToolEntry = Annotated[
+    Annotated[str, Tag("tool-name")] | Annotated[AgentToolSpec, Tag("agent-tool")],
+    Discriminator(_tool_kind),
+]
+AGENT_TOOL_TAGS = ("agent-name", "agent-tool", "tool-name")
+"""The union tags pydantic puts in error locations after an index of `agent_tools` or `tools`."""
 
 
 class AgentSpec(_Spec):
@@ -516,7 +527,11 @@ class AgentSpec(_Spec):
         default_factory=ModelSettingsSpec,
         description="Settings over defaults.model_settings.",
     )
-    tools: list[str] = Field(default_factory=list, description="Names of entries in `tools`.")
+    tools: list[_ToolEntry] = Field(
+        default_factory=list,
+        description="Names of entries in `tools`; or another agent to call as a tool, "
+        "`{agent: NAME, name: ..., description: ...}` (as in `agent_tools`, where it goes).",
+    )
     agent_tools: list[_AgentToolEntry] = Field(
         default_factory=list, description="Agents this agent can call as tools."
     )
@@ -581,6 +596,22 @@ class AgentSpec(_Spec):
                 {"value": repr(value)},
             )
         return value
+
+    @model_validator(mode="after")
+    def _agents_among_tools(self) -> AgentSpec:
+        """Agents listed under `tools` join `agent_tools` (after its own entries): `tools`
+        keeps the names of function tools only."""
+        agents = [entry for entry in self.tools if isinstance(entry, AgentToolSpec)]
+        if agents:  # the model is frozen: set once, while it is being made
+            object.__setattr__(self, "tools", [e for e in self.tools if isinstance(e, str)])
+            object.__setattr__(self, "agent_tools", [*self.agent_tools, *agents])
+        return self
+
+    @property
+    def tool_keys(self) -> list[str]:
+        """The names of the function tools of `tools` (agents given there are in
+        `agent_tools`)."""
+        return [entry for entry in self.tools if isinstance(entry, str)]
 
     @model_validator(mode="after")
     def _one_instructions_source(self) -> AgentSpec:

@@ -33,6 +33,26 @@ ERRORS = [
         id="duplicate-entries",
     ),
     pytest.param(
+        f"version: 1\n{BACKEND}\n"
+        "tools:\n"
+        "  get_weather: {function: 'mytools.weather:get_weather'}\n"
+        "agents:\n"
+        "  a:\n"
+        "    agent_tools: [b]\n"
+        "    tools: [get_weather, {agent: b}, {agent: c}, 3, {agent: b, name: 'bad name'}]\n"
+        "  b: {}\n",
+        "agents.yaml has 4 problems:\n"
+        "  agents.yaml:8:26  agents.a.tools[1]: duplicate agent tool 'b' (already at "
+        "agent_tools[0]).\n"
+        "  agents.yaml:8:46  agents.a.tools[2].agent: unknown agent 'c' (declared: 'a', 'b').\n"
+        "  agents.yaml:8:50  agents.a.tools[3]: expected a tool name or a mapping with `agent:` "
+        "(an agent), got an integer.\n"
+        "  agents.yaml:8:70  agents.a.tools[4].name: tool name 'bad name' is not valid for "
+        "gpt-oss: use letters, digits and _ only, e.g. 'bad_name' (other characters break "
+        "vLLM's harmony parser, vllm#23567).",
+        id="agents-among-tools",
+    ),
+    pytest.param(
         "version: 1\n"
         "defaults: {backend: lcoal}\n"
         f"{BACKEND}\n"
