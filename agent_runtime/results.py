@@ -134,6 +134,8 @@ class RunResult:
             continue with `Runtime.resume`.
         pending_state: the stopped run as JSON text (with `pending_approvals`), to save and
             give to `Runtime.resume` later, in this process or another.
+        decisions: what `approve` and `reject` recorded: call id → (approved, reason), used
+            by `Runtime.resume(result)`.
     """
 
     final_output: Any
@@ -147,6 +149,29 @@ class RunResult:
     session_items: int | None = None
     pending_approvals: tuple[ToolCall, ...] = ()
     pending_state: str | None = dataclasses.field(default=None, repr=False)
+    decisions: dict[str, tuple[bool, str | None]] = dataclasses.field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def approve(self, call: ToolCall | str) -> None:
+        """Approve a pending call (one of `pending_approvals`, or its call id): it runs when
+        the run goes on with `Runtime.resume(result)`."""
+        self.decisions[self._pending_id(call)] = (True, None)
+
+    def reject(self, call: ToolCall | str, reason: str | None = None) -> None:
+        """Reject a pending call: when the run goes on (`Runtime.resume(result)`), the model
+        gets "the user did not approve" it, with `reason`, as the call's output."""
+        self.decisions[self._pending_id(call)] = (False, reason)
+
+    def _pending_id(self, call: ToolCall | str) -> str:
+        call_id = call.call_id if isinstance(call, ToolCall) else call
+        pending = [item.call_id for item in self.pending_approvals]
+        if call_id not in pending:
+            waiting = ", ".join(repr(item) for item in pending) or "none"
+            raise ValueError(
+                f"no call waiting for approval has id {call_id!r} (waiting: {waiting})"
+            )
+        return call_id
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: `final_output` (a typed output as its JSON value), `items`,

@@ -155,6 +155,35 @@ async def test_a_rejection_reaches_the_model(mock: MockVLLM, tmp_path: Path) -> 
     assert rejection in [item.output for item in results]
 
 
+async def test_decisions_recorded_on_the_result_are_used_by_resume(
+    mock: MockVLLM, tmp_path: Path
+) -> None:
+    stop_at_delete(mock)
+    async with Runtime.from_yaml(project(tmp_path, mock)) as runtime:
+        result = await runtime.run("keeper", "Delete a.txt")
+        [pending] = result.pending_approvals
+        with pytest.raises(ValueError, match="no call waiting for approval has id 'nope'"):
+            result.approve("nope")
+        result.reject(pending, "it is my thesis")
+        resumed = await runtime.resume(result)
+    assert resumed.final_output == "All done."
+    assert deleted(tmp_path) == []
+    assert any(
+        "did not approve `delete_file`: it is my thesis" in output
+        for output in helpers.outputs_sent(mock, 1)
+    )
+
+
+async def test_a_call_approved_on_the_result_runs(mock: MockVLLM, tmp_path: Path) -> None:
+    stop_at_delete(mock)
+    async with Runtime.from_yaml(project(tmp_path, mock)) as runtime:
+        result = await runtime.run("keeper", "Delete a.txt")
+        result.approve(result.pending_approvals[0].call_id)
+        resumed = await runtime.resume(result)
+    assert resumed.final_output == "All done."
+    assert deleted(tmp_path) == ["a.txt"]
+
+
 async def test_resume_from_saved_state_in_a_fresh_runtime(mock: MockVLLM, tmp_path: Path) -> None:
     stop_at_delete(mock)
     path = project(tmp_path, mock)

@@ -29,7 +29,14 @@ from agent_runtime.text import kind_of
 if TYPE_CHECKING:
     from agents import Agent, RunState
 
-__all__ = ["Approvals", "PendingRun", "apply_decisions", "read_pending", "rejection_message"]
+__all__ = [
+    "Approvals",
+    "PendingRun",
+    "apply_decisions",
+    "read_pending",
+    "rejection_message",
+    "with_decisions",
+]
 
 logger = own_logger(__name__)
 
@@ -189,6 +196,26 @@ def rejection_message(name: str, reason: str | None) -> str:
         f"Error: the user did not approve `{name}`: {why}. Do not call it again for this; "
         "answer without it, or ask the user."
     )
+
+
+def with_decisions(
+    pending: RunResult | str, approve: Approvals, reject: Mapping[str, str | None] | None
+) -> tuple[Approvals, dict[str, str | None]]:
+    """`resume`'s decisions with those recorded on the result (`RunResult.approve` and
+    `reject`) added."""
+    rejected = dict(reject or {})
+    recorded = pending.decisions if isinstance(pending, RunResult) else {}
+    if not recorded:
+        return approve, rejected
+    approved: Approvals = approve
+    if approve is not True:
+        ids = [approve] if isinstance(approve, str) else list(approve or ())
+        ids += [call_id for call_id, (yes, _) in recorded.items() if yes and call_id not in ids]
+        approved = ids
+    for call_id, (yes, reason) in recorded.items():
+        if not yes:
+            rejected.setdefault(call_id, reason)
+    return approved, rejected
 
 
 def apply_decisions(

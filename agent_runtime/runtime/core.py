@@ -42,7 +42,7 @@ from agent_runtime.results import (
     RunFinished,
     RunResult,
 )
-from agent_runtime.runtime.approval import Approvals, PendingRun, read_pending
+from agent_runtime.runtime.approval import Approvals, PendingRun, read_pending, with_decisions
 from agent_runtime.runtime.client_tools import (
     _client_tools,
     _ClientCalls,
@@ -524,8 +524,10 @@ class Runtime:
         Args:
             pending: the stopped run's result, or its `pending_state` text (saved, possibly
                 by another process with the same agents.yaml).
-            approve: the call ids to approve, or True for every pending call not rejected.
-            reject: call id → reason (None for none), for the calls to reject.
+            approve: the call ids to approve, or True for every pending call not rejected
+                (with those recorded on the result by `RunResult.approve`).
+            reject: call id → reason (None for none), for the calls to reject (with those
+                recorded by `RunResult.reject`).
             context: the run's `context` (never saved with the state: give it again).
 
         Raises:
@@ -535,6 +537,7 @@ class Runtime:
         """
         await self._start_mcp()
         stopped = read_pending(pending, self.agent_names)
+        approve, reject = with_decisions(pending, approve, reject)
         options = self._resumed_options(stopped, context)
         async with self._session_turn(stopped.session, "resume"):
             run = await self._begin_resumed(stopped, context, approve, reject)
@@ -552,6 +555,7 @@ class Runtime:
         result may have `pending_approvals` again). Arguments and errors are `resume`'s."""
         await self._start_mcp()
         stopped = read_pending(pending, self.agent_names)
+        approve, reject = with_decisions(pending, approve, reject)
         options = self._resumed_options(stopped, context)
 
         async def begin() -> _Run:
