@@ -12,6 +12,7 @@ and the requests sent, so printing or encoding a result never fails.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -60,6 +61,15 @@ class ToolCall:
     arguments: str
     call_id: str
     type: Literal["tool_call"] = "tool_call"
+
+    @property
+    def parsed_arguments(self) -> Any:
+        """The arguments as a dict when their text is a JSON object, else the text itself."""
+        try:
+            value = json.loads(self.arguments)
+        except ValueError:
+            return self.arguments
+        return value if isinstance(value, dict) else self.arguments
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,6 +162,11 @@ class RunResult:
     decisions: dict[str, tuple[bool, str | None]] = dataclasses.field(
         default_factory=dict, repr=False, compare=False
     )
+
+    @property
+    def tool_calls(self) -> list[ToolCall]:
+        """The run's tool calls (the `ToolCall` items), in order."""
+        return [item for item in self.items if isinstance(item, ToolCall)]
 
     def approve(self, call: ToolCall | str) -> None:
         """Approve a pending call (one of `pending_approvals`, or its call id): it runs when

@@ -9,6 +9,11 @@ Text is stored as valid UTF-8: a lone surrogate (a file name that is not UTF-8, 
 returns it, or `"\\ud800"` written by the model) is stored as U+FFFD, as the backends send it.
 A write waits up to `write_timeout_s` for a lock another connection or process holds, then
 fails with `SessionWriteError`; the runtime then keeps the run's answer and reports the failure.
+
+Each session's last write is timed (`session_times`): with `keep_days` (`sessions.keep_days`),
+sessions not written for that many days are forgotten when the store is opened, at most once an
+hour per file (a session stored before times were kept counts from the first opening that
+sees it). `SessionStore.newest` finds the session written last (`run --continue`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from agent_runtime.text import valid_unicode
 
 __all__ = [
     "DEFAULT_WRITE_TIMEOUT_S",
+    "PRUNE_INTERVAL_S",
     "SessionStore",
     "SessionWriteError",
     "consistent_prefix",
@@ -40,6 +46,11 @@ DEFAULT_WRITE_TIMEOUT_S = 10.0
 """Seconds a session write waits for a database locked by another connection, by default."""
 
 _RETRY_PAUSE_S = 0.05
+
+PRUNE_INTERVAL_S = 3600.0
+"""Retention (`keep_days`) is applied at most this often per file."""
+
+_DAY_S = 86_400.0
 
 
 class SessionWriteError(AgentRuntimeError):
@@ -66,6 +77,12 @@ CREATE TABLE IF NOT EXISTS session_items (
     item TEXT NOT NULL,
     PRIMARY KEY (session_id, position)
 );
+CREATE TABLE IF NOT EXISTS session_times (
+    session_id TEXT PRIMARY KEY,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS session_times_by_time ON session_times (updated_at);
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -130,13 +147,20 @@ class SessionStore:
         path: the database file (created with its folder when missing).
         write_timeout_s: how long a write waits, in all, for a database that another
             connection or process has locked, before it fails with `SessionWriteError`.
+        keep_days: forget sessions not written for this many days, when the store is opened
+            (at most once per `PRUNE_INTERVAL_S`); None keeps them.
     """
 
     def __init__(
-        self, path: str | Path, *, write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S
+        self,
+        path: str | Path,
+        *,
+        write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S,
+        keep_days: float | None = None,
     ) -> None:
         self.path = Path(path)
         self.write_timeout_s = write_timeout_s
+        self.keep_days = keep_days
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._turns: dict[tuple[asyncio.AbstractEventLoop, str], _Turns] = {}
@@ -185,7 +209,101 @@ class SessionStore:
                     "`sessions.path` in agents.yaml to a file in a folder you can write to."
                 ) from exc
             self._connection = connection
+            if self.keep_days is not None:
+                self._prune_now_and_then(connection, self.keep_days)
         return self._connection
+
+    def _prune_now_and_then(self, connection: sqlite3.Connection, keep_days: float) -> None:
+        """Apply retention unless it was applied in the last `PRUNE_INTERVAL_S`; a failure
+        (the database locked) leaves it to the next opening."""
+        now = time.time()
+        try:
+            row = connection.execute(
+                "SELECT value FROM store_meta WHERE key = 'pruned_at'"
+            ).fetchone()
+            if row is not None and now - float(row[0]) < PRUNE_INTERVAL_S:
+                return
+            # Opening must not wait long for another process's lock: retention can wait.
+            connection.execute("PRAGMA busy_timeout = 200")
+            try:
+                self._prune(connection, now - keep_days * _DAY_S, now)
+            finally:
+                connection.execute("PRAGMA busy_timeout = 5000")
+        except (sqlite3.Error, ValueError):
+            return
+
+    @staticmethod
+    def _prune(connection: sqlite3.Connection, before: float, now: float) -> list[str]:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            # Sessions stored before their times were kept start counting now.
+            connection.execute(
+                "INSERT OR IGNORE INTO session_times (session_id, updated_at) "
+                "SELECT DISTINCT session_id, ? FROM session_items",
+                (now,),
+            )
+            old = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT session_id FROM session_times WHERE updated_at < ?", (before,)
+                )
+            ]
+            connection.executemany(
+                "DELETE FROM session_items WHERE session_id = ?", [(name,) for name in old]
+            )
+            connection.execute("DELETE FROM session_times WHERE updated_at < ?", (before,))
+            connection.execute(
+                "INSERT OR REPLACE INTO store_meta (key, value) VALUES ('pruned_at', ?)",
+                (repr(now),),
+            )
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
+        return old
+
+    def prune_sync(self, keep_days: float, *, now: float | None = None) -> list[str]:
+        """Forget the sessions not written for `keep_days` days now; their ids.
+
+        Raises:
+            AgentRuntimeError: the database cannot be opened or written.
+        """
+        now = time.time() if now is None else now
+        with self._lock:
+            try:
+                return self._prune(self._connect(), now - keep_days * _DAY_S, now)
+            except sqlite3.Error as exc:
+                raise AgentRuntimeError(
+                    f"cannot remove old sessions from {self.path}: {exc}. Check that no other "
+                    "program holds the database locked."
+                ) from exc
+
+    def newest(self, prefix: str = "") -> str | None:
+        """The id of the session written last among those whose id starts with `prefix`;
+        None when there is none.
+
+        Raises:
+            AgentRuntimeError: the database cannot be read.
+        """
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        with self._lock:
+            try:
+                row = (
+                    self._connect()
+                    .execute(
+                        "SELECT session_id FROM session_times WHERE session_id LIKE ? ESCAPE '\\' "
+                        "ORDER BY updated_at DESC, rowid DESC LIMIT 1",
+                        (pattern,),
+                    )
+                    .fetchone()
+                )
+            except sqlite3.Error as exc:
+                raise AgentRuntimeError(
+                    f"cannot read the sessions in {self.path}: {exc}. Check that no other "
+                    "program holds the database locked."
+                ) from exc
+        return None if row is None else str(row[0])
 
     def load_sync(self, session_id: str) -> list[Any]:
         """The stored items of a session, oldest first (empty for a new session).
@@ -251,6 +369,10 @@ class SessionStore:
                 "INSERT INTO session_items (session_id, position, item) VALUES (?, ?, ?)",
                 [(session_id, start + offset, row) for offset, row in enumerate(rows)],
             )
+            connection.execute(
+                "INSERT OR REPLACE INTO session_times (session_id, updated_at) VALUES (?, ?)",
+                (session_id, time.time()),
+            )
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
@@ -260,7 +382,9 @@ class SessionStore:
     def clear_sync(self, session_id: str) -> None:
         """Forget a session."""
         with self._lock:
-            self._connect().execute("DELETE FROM session_items WHERE session_id = ?", (session_id,))
+            connection = self._connect()
+            connection.execute("DELETE FROM session_items WHERE session_id = ?", (session_id,))
+            connection.execute("DELETE FROM session_times WHERE session_id = ?", (session_id,))
 
     async def load(self, session_id: str) -> list[Any]:
         """`load_sync` in a worker thread."""

@@ -1,4 +1,4 @@
-"""Local tracing: every model call and tool call of a run as JSON lines in a file.
+"""Local tracing: every model call and tool call of a run, in the run log or a JSON-lines file.
 
 The Agents SDK's own tracing is turned off for every run (it would export to OpenAI's cloud).
 Instead the runtime's run hooks write records like
@@ -7,19 +7,31 @@ Instead the runtime's run hooks write records like
      "started_at": 1763800000.12, "duration_ms": 812.4, "usage": {...}, "output": [...]}
     {"trace_id": "trace_…", "type": "tool_call", "agent": "weather-haiku",
      "name": "get_weather", "call_id": "call_…", "arguments": "{\\"city\\":\\"Tokyo\\"}",
-     "output": "…", "duration_ms": 3.1}
+     "output": "…", "started_at": 1763800000.94, "duration_ms": 3.1}
 
-plus one `run_start` and one `run_end` record per run. Secrets are never written: every
-record passes through the runtime's `Redactor` (configured keys, header values, URL passwords,
-`Authorization` and `Bearer` values); with `include_sensitive_data: false` prompts, arguments
-and outputs are left out too.
+plus one `run_start` record (agent, session, input) and one `run_end` record per run (outcome,
+error, `turns`, `usage`, `started_at` and `duration_ms` of the whole run, final output). Every
+record has its `time` (Unix seconds, when it was written); `started_at` is Unix seconds too,
+and `duration_ms` is measured on a monotonic clock. A model call that failed has no
+`model_call` record (its `retry` records and the `run_end` error say what happened).
+
+`tracing.path` decides where records go: a name ending in `.sqlite3`, `.sqlite` or `.db` (the
+default, `.agent-runtime/runs.sqlite3`) is the run log of `agent_runtime.runlog`, which
+`agent-runtime logs` reads; any other name is a JSON-lines file, one record per line.
+
+Secrets are never written: every record passes through the runtime's `Redactor` (configured
+keys, header values, URL passwords, `Authorization` and `Bearer` values). Prompts, tool
+arguments, outputs and the run's input are written only with `include_sensitive_data: true`
+(off by default); without it a record keeps what happened (names, ids, times, tokens) and
+leaves those fields None.
 
 A text field longer than `tracing.max_field_chars` (100,000) characters is cut, with a note
 `…[truncated N chars]`. Text that is not valid Unicode (a lone surrogate, as `os.listdir` gives
 for a file name that is not UTF-8) is written as a JSON escape (`"\\udc80"`), which JSON readers
 turn back into the same text (strict ones into U+FFFD). A trace file that cannot be written to
-(a full disk) never fails a run: the first failure is logged as a warning, and the writer writes
-no more.
+(a full disk, a corrupt run log) never fails a run: the first failure is logged as a warning,
+and the writer writes no more. A run log locked by another process for longer than its busy
+timeout loses that one record, with a warning the first time.
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ import contextvars
 import functools
 import json
 import logging
+import sqlite3
 import threading
 import time
 import uuid
@@ -40,6 +53,7 @@ from typing import IO, TYPE_CHECKING, Any
 from agent_runtime.errors import AgentRuntimeError
 from agent_runtime.guards import CallGuard
 from agent_runtime.redact import MASK, Redactor, is_secret_key, own_logger
+from agent_runtime.runlog import RunLog, busy, is_run_log
 
 if TYPE_CHECKING:
     from agents import RunHooks
@@ -68,29 +82,36 @@ DEFAULT_MAX_FIELD_CHARS = 100_000
 
 # Text a little past the cut is redacted too, so that a secret across the cut is masked whole.
 _REDACTION_MARGIN = 4096
+_NO_TOKENS = {"input_tokens": 0, "output_tokens": 0, "reasoning_tokens": 0}
+
 # What a record keeps when it cannot be written whole (nested too deeply, a value without text).
 _BASIC_FIELDS = ("trace_id", "type", "time", "agent", "name", "call_id")
 
 
 class TraceWriter:
-    """Appends trace records to a JSON-lines file; shared by all runs of a runtime.
+    """Writes trace records to the run log or a JSON-lines file; shared by all runs of a
+    runtime.
 
     Args:
-        path: the file (its folder is created); None: tracing is off.
+        path: the file (its folder is created): a run log when it ends in `.sqlite3`,
+            `.sqlite` or `.db`, else JSON lines; None: tracing is off.
         include_sensitive_data: whether prompts, arguments and outputs go into records
             (`RunTrace.sensitive`).
         redactor: masks the secrets of the runtime's configuration in every record (default:
             the patterns of `agent_runtime.redact` only).
         max_field_chars: longest text kept in one field; longer text is cut with a note.
+        keep_days: in a run log, runs older than this many days are removed when it is
+            opened (at most once an hour); None keeps them. A JSON-lines file is never cut.
     """
 
     def __init__(
         self,
         path: str | Path | None,
         *,
-        include_sensitive_data: bool = True,
+        include_sensitive_data: bool = False,
         redactor: Redactor | None = None,
         max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+        keep_days: float | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.include_sensitive_data = include_sensitive_data
@@ -98,7 +119,11 @@ class TraceWriter:
         self.max_field_chars = max_field_chars
         self._lock = threading.Lock()
         self._file: IO[bytes] | None = None
+        self._log: RunLog | None = None
+        if self.path is not None and is_run_log(self.path):
+            self._log = RunLog(self.path, keep_days=keep_days)
         self._failed = False
+        self._warned_busy = False
         self._listeners: list[Callable[[Mapping[str, Any]], object]] = []
 
     def listen(self, listener: Callable[[Mapping[str, Any]], object]) -> Callable[[], None]:
@@ -139,6 +164,9 @@ class TraceWriter:
         """
         if self.path is None or self._failed:
             return
+        if self._log is not None:
+            self._add_to_log(self._log, record)
+            return
         line = self.encode(record)
         with self._lock:
             if self._failed:
@@ -148,28 +176,61 @@ class TraceWriter:
                     self.path.parent.mkdir(parents=True, exist_ok=True)
                     self._file = self.path.open("ab")
                 except OSError as exc:
-                    raise AgentRuntimeError(
-                        f"cannot open the trace file {self.path}: {exc.strerror or exc}. Set "
-                        "`tracing.path` in agents.yaml to a file in a folder you can write to, "
-                        "or turn tracing off (`tracing: {enabled: false}`)."
-                    ) from exc
+                    raise self._unopenable(exc) from exc
             try:
                 self._file.write(line)
                 self._file.flush()
             except OSError as exc:
                 self._give_up(exc)
 
+    def _add_to_log(self, log: RunLog, record: Mapping[str, Any]) -> None:
+        cleaned, text = self._cleaned(record)
+        # The run log stores valid UTF-8 only: lone surrogates as JSON escapes, as in a file.
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        try:
+            log.add(cleaned, text)
+        except OSError as exc:
+            if log.path.is_dir() or not log.path.parent.is_dir():
+                raise self._unopenable(exc) from exc
+            self._give_up(exc)
+        except sqlite3.Error as exc:
+            if busy(exc):
+                if not self._warned_busy:
+                    self._warned_busy = True
+                    logger.warning(
+                        "the run log %s stayed locked by another process; a %s record of "
+                        "trace %s was not written (the run goes on). This warning is shown once.",
+                        log.path,
+                        record.get("type"),
+                        record.get("trace_id"),
+                    )
+                return
+            self._give_up(OSError(str(exc)))
+
+    def _unopenable(self, exc: OSError) -> AgentRuntimeError:
+        return AgentRuntimeError(
+            f"cannot open the trace file {self.path}: {exc.strerror or exc}. Set "
+            "`tracing.path` in agents.yaml to a file in a folder you can write to, "
+            "or turn tracing off (`tracing: {enabled: false}`)."
+        )
+
     def encode(self, record: Mapping[str, Any]) -> bytes:
         """One record as a line of JSON in UTF-8: secrets masked, long text cut, lone
         surrogates escaped; a record that cannot be written whole keeps its basic fields."""
+        return (self._cleaned(record)[1] + "\n").encode("utf-8", "backslashreplace")
+
+    def _cleaned(self, record: Mapping[str, Any]) -> tuple[Any, str]:
+        """The record with secrets masked and long text cut, and its JSON text."""
         try:
-            text = json.dumps(self._clean(record), ensure_ascii=False, default=self._other)
+            cleaned = self._clean(record)
+            text = json.dumps(cleaned, ensure_ascii=False, default=self._other)
         except (ValueError, TypeError, RecursionError) as exc:
             basic = {key: record[key] for key in _BASIC_FIELDS if key in record}
             reason = "it is nested too deeply" if isinstance(exc, RecursionError) else _text(exc)
             basic["trace_error"] = f"the record could not be written whole: {reason}"
-            text = json.dumps(self._clean(basic), ensure_ascii=False, default=self._other)
-        return (text + "\n").encode("utf-8", "backslashreplace")
+            cleaned = self._clean(basic)
+            text = json.dumps(cleaned, ensure_ascii=False, default=self._other)
+        return cleaned, text
 
     def _clean(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -200,6 +261,8 @@ class TraceWriter:
 
     def _give_up(self, error: OSError) -> None:
         self._failed = True
+        if self._log is not None:
+            self._log.close()
         if self._file is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._file.close()
@@ -214,6 +277,8 @@ class TraceWriter:
 
     def close(self) -> None:
         """Close the file."""
+        if self._log is not None:
+            self._log.close()
         with self._lock:
             if self._file is not None:
                 try:
@@ -225,22 +290,55 @@ class TraceWriter:
 
 @dataclass(slots=True)
 class RunTrace:
-    """The tracing state of one run (also seen by nested runs of agents used as tools)."""
+    """The tracing state of one run (also seen by nested runs of agents used as tools).
+
+    It times the run: `run_end` gets the run's `started_at` and `duration_ms`, and, when the
+    caller does not give them (a failed run), the `turns` and `usage` of the model calls
+    recorded so far.
+    """
 
     writer: TraceWriter
     guard: CallGuard = field(default_factory=CallGuard)
     trace_id: str = field(default_factory=new_trace_id)
     agent: str = ""
     last_input: list[Any] = field(default_factory=list)
-    _started: dict[object, float] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    """When the run started (Unix seconds)."""
+    _clock: float = field(default_factory=time.perf_counter)
+    _started: dict[object, tuple[float, float]] = field(default_factory=dict)
+    _turns: int = 0
+    _usage: dict[str, int] = field(default_factory=dict)
 
     def record(self, kind: str, **fields: Any) -> None:
+        if kind == "run_end":
+            fields.setdefault("turns", self._turns)
+            fields.setdefault("usage", {"requests": self._turns, **_NO_TOKENS, **self._usage})
+            fields["started_at"] = self.started_at
+            fields["duration_ms"] = _ms(self._clock)
         record = {"trace_id": self.trace_id, "type": kind, "time": time.time(), **fields}
         self.writer.notify(record)
         self.writer.write(record)
 
     def sensitive(self, value: Any) -> Any:
         return value if self.writer.include_sensitive_data else None
+
+    def start(self, key: object) -> None:
+        """Note that the call `key` starts now (see `took`)."""
+        self._started[key] = (time.time(), time.perf_counter())
+
+    def took(self, key: object) -> tuple[float | None, float | None]:
+        """When the call `key` started (Unix seconds) and how long it took (ms); None, None
+        when its start was not seen."""
+        started = self._started.pop(key, None)
+        if started is None:
+            return None, None
+        return started[0], _ms(started[1])
+
+    def count_model_call(self, usage: Mapping[str, int]) -> None:
+        """Add a model call's tokens to the run's totals (for a `run_end` without usage)."""
+        self._turns += 1
+        for key, value in usage.items():
+            self._usage[key] = self._usage.get(key, 0) + value
 
 
 current_trace: contextvars.ContextVar[RunTrace | None] = contextvars.ContextVar(
@@ -305,8 +403,10 @@ def _hooks_class() -> type[RunHooks[Any]]:
             trace = current_trace.get()
             if trace is not None:
                 # The SDK runs each hook in a task of its own (gathered with the agent's hooks):
-                # a model call's start and end meet by the run's context, not by task.
-                trace._started[("llm", id(context))] = time.perf_counter()
+                # a model call's start and end meet by the run's context object, the same in
+                # both hooks, not by task. The model calls of one context are made one after
+                # the other; nested runs (agents used as tools) have contexts of their own.
+                trace.start(("llm", id(context)))
 
         async def on_llm_end(
             self, context: RunContextWrapper[Any], agent: Agent[Any], response: ModelResponse
@@ -314,22 +414,25 @@ def _hooks_class() -> type[RunHooks[Any]]:
             trace = current_trace.get()
             if trace is None:
                 return
-            started = trace._started.pop(("llm", id(context)), None)
+            started_at, duration_ms = trace.took(("llm", id(context)))
             usage = response.usage
             model = (
                 agent.model if isinstance(agent.model, str) else getattr(agent.model, "model", "")
             )
+            tokens = {
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "reasoning_tokens": usage.output_tokens_details.reasoning_tokens,
+            }
+            trace.count_model_call(tokens)
             trace.record(
                 "model_call",
                 agent=agent.name,
                 model=model,
-                duration_ms=_ms(started),
+                started_at=started_at,
+                duration_ms=duration_ms,
                 response_id=response.response_id,
-                usage={
-                    "input_tokens": usage.input_tokens,
-                    "output_tokens": usage.output_tokens,
-                    "reasoning_tokens": usage.output_tokens_details.reasoning_tokens,
-                },
+                usage=tokens,
                 output=trace.sensitive(
                     [item.model_dump(exclude_none=True) for item in response.output]
                 ),
@@ -341,7 +444,7 @@ def _hooks_class() -> type[RunHooks[Any]]:
             trace = current_trace.get()
             if trace is not None:
                 call_id = getattr(context, "tool_call_id", None)
-                trace._started[("tool", call_id)] = time.perf_counter()
+                trace.start(("tool", call_id))
 
         async def on_tool_end(
             self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Tool, result: object
@@ -350,7 +453,7 @@ def _hooks_class() -> type[RunHooks[Any]]:
             if trace is None:
                 return
             call_id = getattr(context, "tool_call_id", None)
-            started = trace._started.pop(("tool", call_id), None)
+            started_at, duration_ms = trace.took(("tool", call_id))
             trace.record(
                 "tool_call",
                 agent=agent.name,
@@ -358,7 +461,10 @@ def _hooks_class() -> type[RunHooks[Any]]:
                 call_id=call_id,
                 arguments=trace.sensitive(getattr(context, "tool_arguments", None)),
                 output=trace.sensitive(_text(result)),
-                duration_ms=_ms(started),
+                # The runtime tells the model of a tool's failure in a text that says so.
+                failed=isinstance(result, str) and result.startswith("Error:"),
+                started_at=started_at,
+                duration_ms=duration_ms,
             )
 
         async def on_handoff(
@@ -383,8 +489,9 @@ def _text(value: object) -> str:
         return f"<{type(value).__name__} object that cannot be shown as text: {reason}>"
 
 
-def _ms(started: float | None) -> float | None:
-    return None if started is None else round((time.perf_counter() - started) * 1000, 3)
+def _ms(started: float) -> float:
+    """Milliseconds since `started` (a `time.perf_counter()` reading)."""
+    return round((time.perf_counter() - started) * 1000, 3)
 
 
 def hooks() -> RunHooks[Any]:

@@ -61,7 +61,7 @@ def get_weather(city: str) -> str:
 YAML = """\
 version: 1
 sessions: {{path: state/sessions.sqlite3}}
-tracing: {{path: state/traces.jsonl}}
+tracing: {{path: state/traces.jsonl, include_sensitive_data: true}}
 defaults: {{output_retries: {retries}}}
 backends:
   mock: {{base_url: "${{MOCK_URL}}", model: openai/gpt-oss-20b, max_retries: 0}}

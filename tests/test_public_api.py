@@ -56,7 +56,9 @@ def test_testing_api() -> None:
         "LATEST",
         "VLLM_0_22",
         "VLLM_0_33",
+        "AutoModel",
         "Call",
+        "ExpectedRequest",
         "FakeEngine",
         "FakeGeneration",
         "Fault",
@@ -67,6 +69,7 @@ def test_testing_api() -> None:
         "MockVLLM",
         "PromptMessage",
         "RecordedRequest",
+        "Recorder",
         "Reply",
         "Responder",
         "ScriptEntry",
@@ -75,9 +78,13 @@ def test_testing_api() -> None:
         "VLLMProfile",
         "call",
         "fault",
+        "handoff_tool_name",
         "load_encoding",
         "load_script",
+        "match_tool_calls",
         "parse_script",
+        "save_cassette",
+        "script_from_records",
     ]
     for name in agent_runtime.testing.__all__:
         assert hasattr(agent_runtime.testing, name)

@@ -68,6 +68,7 @@ async def shop(mock: MockVLLM, tmp_path: Path) -> AsyncIterator[Runtime]:
         f"backends: {{mock: {{base_url: '{mock.url}', model: openai/gpt-oss-20b}}}}\n"
         f"tools: {{list_orders: {{function: '{__name__}:list_orders'}}}}\n"
         "agents: {shop: {instructions: Help with orders., tools: [list_orders]}}\n"
+        "tracing: {path: traces.jsonl, include_sensitive_data: true}\n"
     )
     async with Runtime.from_yaml(config) as rt:
         yield rt

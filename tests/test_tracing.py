@@ -183,7 +183,7 @@ def tool_context(call_id: str) -> ToolContext[None]:
 
 @pytest.fixture
 def trace(tmp_path: Path) -> Iterator[RunTrace]:
-    writer = TraceWriter(tmp_path / "t.jsonl")
+    writer = TraceWriter(tmp_path / "t.jsonl", include_sensitive_data=True)
     trace = RunTrace(writer, trace_id="trace_test")
     token = current_trace.set(trace)
     try:
@@ -221,6 +221,7 @@ async def test_hooks_record_model_and_tool_calls_and_handoffs(trace: RunTrace) -
 
     model_call, handoff, tool_call, unstarted = records_of(trace)
     assert model_call.pop("duration_ms") >= 0
+    assert model_call.pop("started_at") > 0
     assert model_call == {
         "type": "model_call",
         "agent": "triage",
@@ -238,6 +239,7 @@ async def test_hooks_record_model_and_tool_calls_and_handoffs(trace: RunTrace) -
     }
     assert handoff == {"type": "handoff", "agent": "triage", "to_agent": "worker"}
     assert tool_call.pop("duration_ms") >= 0
+    assert tool_call.pop("started_at") > 0
     assert tool_call == {
         "type": "tool_call",
         "agent": "worker",
@@ -245,9 +247,10 @@ async def test_hooks_record_model_and_tool_calls_and_handoffs(trace: RunTrace) -
         "call_id": "call_1",
         "arguments": '{"c": 1}',
         "output": "21",
+        "failed": False,
     }
-    # A model call whose start was not seen has no duration; a model object gives its name.
-    assert unstarted["duration_ms"] is None
+    # A model call whose start was not seen has no times; a model object gives its name.
+    assert (unstarted["started_at"], unstarted["duration_ms"]) == (None, None)
     assert unstarted["model"] == "openai/gpt-oss-120b"
     assert unstarted["response_id"] is None
 
@@ -265,7 +268,7 @@ async def test_hooks_leave_out_outputs_and_arguments_when_asked(tmp_path: Path) 
     model_call, tool_call = read(tmp_path / "t.jsonl")
     assert model_call["output"] is None
     assert (tool_call["arguments"], tool_call["output"]) == (None, None)
-    assert tool_call["duration_ms"] is None  # no start seen for this call
+    assert (tool_call["started_at"], tool_call["duration_ms"]) == (None, None)  # start not seen
     assert "Think." not in (tmp_path / "t.jsonl").read_text()
 
 

@@ -43,7 +43,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("agent_runtime.cli.durable", "status_command", "Show where a durable run is."),
     "cancel": ("agent_runtime.cli.durable", "cancel_command", "Cancel a durable run."),
     "runs": ("agent_runtime.cli.durable", "runs_command", "List recent durable runs."),
+    "logs": ("agent_runtime.cli.logs", "logs_command", "List logged runs, or show one run."),
     "mock": ("agent_runtime.testing.command", "mock_command", "Run the mock vLLM server."),
+    "eval": ("agent_runtime.cli.eval", "eval_command", "Run eval files' cases and check them."),
 }
 """Command name → (module, attribute, one-line help shown by `agent-runtime --help`)."""
 

@@ -8,7 +8,6 @@ import contextlib
 import os
 import sys
 import threading
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +25,7 @@ from agent_runtime.cli.common import (
     handle_errors,
     load,
 )
+from agent_runtime.cli.continuing import continue_option, pick_session
 from agent_runtime.cli.inputs import session_option
 from agent_runtime.cli.render import PlainRenderer, TerminalRenderer, format_output
 from agent_runtime.cli.signals import StopSignals
@@ -51,6 +51,7 @@ HELP_LINE = "/reset starts over, /exit or Ctrl-D quits."
 @config_option
 @backend_options
 @session_option("Continue this stored conversation.")
+@continue_option("Continue the last chat.")
 @click.option(
     "--show-reasoning/--hide-reasoning",
     default=None,
@@ -70,6 +71,7 @@ def chat_command(
     model: str | None,
     api_key: str | None,
     session: str | None,
+    continue_: bool,
     show_reasoning: bool | None,
     yes: bool,
     debug: bool,
@@ -85,6 +87,9 @@ def chat_command(
     A call of a tool declared with `approval: always` is shown (tool, agent, arguments) and
     runs only if you answer y; on n, your reason goes to the model. `--yes` approves every
     call; in a piped chat without `--yes`, such calls are rejected.
+
+    Without `--session` a chat gets a new session `chat-…`; `--continue` resumes the newest
+    of those.
     """
     secrets = Secrets()
     secrets.add(api_key)
@@ -95,12 +100,13 @@ def chat_command(
             from agent_runtime.runtime import Runtime
 
             Runtime(config, trace_path=False).agent(agent)  # raises the "Did you mean" error
+        session = pick_session(config, session, continue_, kind="chat")
         code = stop.run(
             _chat(
                 config,
                 agent,
                 Overrides(base_url=base_url, model=model, api_key=api_key),
-                session or f"chat-{uuid.uuid4().hex[:8]}",
+                session,
                 show_reasoning,
                 debug,
                 stop,

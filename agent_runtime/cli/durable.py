@@ -159,12 +159,28 @@ async def _client(config: Config, database_url: str | None) -> AsyncIterator[Run
     metavar="S",
     help="On SIGTERM, how long runs in flight may go on before the worker stops.",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics (0: a free port, "
+    "shown at start). Default: not served.",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="HOST",
+    help="Address of --metrics-port: 0.0.0.0 (or ::) for every interface.",
+)
 @debug_option
 def worker_command(
     config_path: Path,
     concurrency: int | None,
     database_url: str | None,
     drain_grace: float,
+    metrics_port: int | None,
+    metrics_host: str,
     debug: bool,
 ) -> None:
     """Execute queued durable runs until stopped; start as many as you like, on any machine
@@ -178,16 +194,20 @@ def worker_command(
     finish for up to --drain-grace seconds, then stops (exit 0); runs still unfinished then are
     taken over by another worker. A second signal stops it at once.
 
+    With --metrics-port, the worker serves its Prometheus metrics (runs, model and tool calls,
+    tokens, retries, runs in flight: see agent_runtime.metrics) for Prometheus to scrape.
+
     \b
     Example:
-      agent-runtime worker --concurrency 20 \\
+      agent-runtime worker --concurrency 20 --metrics-port 9464 \\
         --database-url postgresql://app:$PGPASSWORD@db:5432/agents
     """
     secrets = _secrets(database_url)
     _configure_logging(debug, secrets)
     with handle_errors(debug, secrets):
         config = _load(config_path, database_url, secrets)
-        _run_loop(_work(config, database_url, concurrency, drain_grace, debug))
+        metrics = None if metrics_port is None else (metrics_host, metrics_port)
+        _run_loop(_work(config, database_url, concurrency, drain_grace, debug, metrics))
 
 
 def _configure_logging(debug: bool, secrets: Secrets) -> None:
@@ -199,8 +219,44 @@ def _configure_logging(debug: bool, secrets: Secrets) -> None:
         logging.getLogger("dbos").setLevel(logging.WARNING)
 
 
+@contextlib.asynccontextmanager
+async def _metrics(runtime: Runtime, address: tuple[str, int] | None) -> AsyncIterator[None]:
+    """The runtime's metrics served at `address` (host, port) while the block runs; nothing
+    when None. A port that cannot be listened on is a usage error (exit 2)."""
+    if address is None:
+        yield
+        return
+    from agent_runtime.errors import AgentRuntimeError
+    from agent_runtime.metrics import Metrics
+
+    metrics = Metrics()
+    stop = metrics.attach(runtime)
+    try:
+        server = metrics.serve(*address)
+    except AgentRuntimeError as error:
+        stop()
+        reason = error.__cause__.strerror if isinstance(error.__cause__, OSError) else None
+        host, port = address
+        exit_with(
+            EXIT_USAGE,
+            f"cannot serve the metrics on {host}:{port}: {reason or error}. Choose another "
+            "--metrics-port, or a --metrics-host of this machine.",
+        )
+    click.echo(f"Metrics at {server.url}", err=True)
+    try:
+        yield
+    finally:
+        stop()
+        server.close()
+
+
 async def _work(
-    config: Config, database_url: str | None, concurrency: int | None, grace: float, debug: bool
+    config: Config,
+    database_url: str | None,
+    concurrency: int | None,
+    grace: float,
+    debug: bool,
+    metrics: tuple[str, int] | None = None,
 ) -> None:
     from agent_runtime.durable.worker import Worker
     from agent_runtime.runtime import Runtime
@@ -225,6 +281,7 @@ async def _work(
     try:
         async with (
             Runtime(config, database_url=database_url) as runtime,
+            _metrics(runtime, metrics),
             Worker(runtime, concurrency=concurrency) as worker,
         ):
             started = True

@@ -20,6 +20,7 @@ from agent_runtime.cli.common import (
     handle_errors,
     load,
 )
+from agent_runtime.cli.continuing import continue_option, pick_session
 from agent_runtime.cli.inputs import read_stdin, session_option, valid_text
 from agent_runtime.cli.render import PlainRenderer, TerminalRenderer, format_output
 from agent_runtime.cli.signals import StopSignals
@@ -44,6 +45,7 @@ def _read_prompt(prompt: str) -> str:
 @config_option
 @backend_options
 @session_option("Continue this stored conversation.")
+@continue_option("Continue the conversation of the last `run`.")
 @click.option(
     "--max-turns",
     type=click.IntRange(1),
@@ -77,6 +79,7 @@ def run_command(
     model: str | None,
     api_key: str | None,
     session: str | None,
+    continue_: bool,
     max_turns: int | None,
     as_json: bool,
     show_reasoning: bool | None,
@@ -95,9 +98,14 @@ def run_command(
     runs only if you answer y; on n, your reason goes to the model. `--yes` approves every
     call; without a terminal on stdin and without `--yes`, such calls are rejected.
 
+    Each run keeps its conversation in the session store: under `--session`, or else a new
+    id `run-…`. `--continue` goes on with the newest of those `run-…` conversations, with
+    the AGENT named (it may be another one).
+
     \b
-    Example:
+    Examples:
       agent-runtime run weather-haiku "What's the weather in Tokyo?"
+      agent-runtime run --continue weather-haiku "And tomorrow?"
     """
     secrets = Secrets()
     secrets.add(api_key)
@@ -105,6 +113,7 @@ def run_command(
     with handle_errors(debug, secrets), StopSignals() as stop:
         text = _read_prompt(prompt)
         config = load(config_path, secrets=secrets)
+        session = pick_session(config, session, continue_, kind="run")
         stop.run(
             _run(
                 agent=agent,

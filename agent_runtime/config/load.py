@@ -146,7 +146,8 @@ class Config:
         `serve_args` and `launch_command`, and the keys clients of `agent-runtime serve` bring
         (`serve.api_keys`), and the password in `durability.database_url`, and of each MCP
         server its header values, the password in its `url` and the `env` values of variables
-        named like secrets. Values come as loaded, `${VAR}` interpolated."""
+        named like secrets, and the OTLP collector's header values and URL password (`tracing`).
+        Values come as loaded, `${VAR}` interpolated."""
         found: list[str] = []
         settings = [self.spec.defaults.model_settings]
         settings += [agent.model_settings for agent in self.spec.agents.values()]
@@ -167,6 +168,8 @@ class Config:
         for server in self.spec.mcp_servers.values():
             found += server.secret_values()
             found += _url_secrets(server.url or "")
+        found += self.spec.tracing.otlp_headers.values()
+        found += _url_secrets(self.spec.tracing.otlp_endpoint or "")
         return tuple(dict.fromkeys(value for value in found if value))
 
     def resolve_path(self, path: str) -> Path:

@@ -675,17 +675,36 @@ class SessionsSpec(_Spec):
         default=".agent-runtime/sessions.sqlite3",
         description="SQLite file, relative to the YAML file.",
     )
+    keep_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Forget sessions not used for this many days (checked when a runtime opens "
+        "the store, at most once an hour); default: keep them.",
+    )
 
 
 class TracingSpec(_Spec):
-    """Local tracing: nothing is sent to any cloud."""
+    """Local tracing, and OpenTelemetry export when a collector is set: nothing is sent to any
+    cloud unless you configure it."""
 
     enabled: bool = Field(default=True, description="Write a trace of each run.")
     path: str = Field(
-        default=".agent-runtime/traces.jsonl", description="JSONL file, relative to YAML."
+        default=".agent-runtime/runs.sqlite3",
+        description="Where runs are logged, relative to the YAML file: a SQLite run log "
+        "(read by `agent-runtime logs`) when the name ends in .sqlite3, .sqlite or .db, "
+        "otherwise a JSON-lines file.",
     )
     include_sensitive_data: bool = Field(
-        default=True, description="Include prompts, tool arguments and outputs in traces."
+        default=False,
+        description="Include prompts, tool arguments, outputs and the run's input in traces "
+        "(off by default: they may hold personal data or secrets).",
+    )
+    keep_days: float | None = Field(
+        default=30,
+        gt=0,
+        description="Remove runs older than this many days from the run log (checked when a "
+        "runtime opens it, at most once an hour); null keeps them. JSON-lines files are not "
+        "cut.",
     )
     max_field_chars: int = Field(
         default=100_000,
@@ -694,6 +713,42 @@ class TracingSpec(_Spec):
         "model's output, arguments), in characters; longer text is cut, with a note "
         "`…[truncated N chars]`.",
     )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="Also export each run as OpenTelemetry spans (GenAI semantic conventions) "
+        "over OTLP/HTTP to this collector, e.g. http://localhost:4318 (`/v1/traces` is added "
+        "unless the path ends in it). Default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else "
+        "$OTEL_EXPORTER_OTLP_ENDPOINT; with none of them nothing is exported. Needs `pip "
+        "install 'agent-runtime[otel]'`.",
+        json_schema_extra={"pattern": _URL_PATTERN},
+    )
+    otlp_headers: _Headers = Field(
+        default_factory=dict,
+        description="HTTP headers sent to the OTLP collector (an API key...); default: "
+        "$OTEL_EXPORTER_OTLP_TRACES_HEADERS, else $OTEL_EXPORTER_OTLP_HEADERS.",
+    )
+    service_name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="`service.name` of the exported spans (default: $OTEL_SERVICE_NAME, else "
+        "`agent-runtime`).",
+    )
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _check_otlp_endpoint(cls, value: str | None) -> str | None:
+        if not value:  # `${OTEL_COLLECTOR:-}` left empty: nothing is exported
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise PydanticCustomError(
+                "url_scheme",
+                "expected the http:// or https:// URL of an OTLP/HTTP collector, e.g. "
+                "http://localhost:4318",
+            )
+        problem = url_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("url_invalid", problem)
+        return value
 
 
 def _clean_serve_key(value: SecretStr) -> SecretStr:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -36,6 +37,7 @@ from agent_runtime.errors import (
     RunError,
 )
 from agent_runtime.guards import CallGuard
+from agent_runtime.otel import otel_tracing
 from agent_runtime.redact import Redactor, current_redactor, own_logger
 from agent_runtime.results import (
     RunEvent,
@@ -154,7 +156,9 @@ class Runtime:
             from agent_runtime.durable.setup import durable_sessions
 
             sessions = durable_sessions(self.config, sessions)
-        self._sessions = sessions or SessionStore(self.config.resolve_path(spec.sessions.path))
+        self._sessions = sessions or SessionStore(
+            self.config.resolve_path(spec.sessions.path), keep_days=spec.sessions.keep_days
+        )
         self._durable: DurableClient | None = None
         if trace_path is False or (trace_path is None and not spec.tracing.enabled):
             path: Path | None = None
@@ -167,7 +171,12 @@ class Runtime:
             include_sensitive_data=spec.tracing.include_sensitive_data,
             redactor=self.redactor,
             max_field_chars=spec.tracing.max_field_chars,
+            keep_days=spec.tracing.keep_days,
         )
+        # Runs as OpenTelemetry spans, when a collector is configured (agents.yaml, OTEL_*).
+        self._otel = otel_tracing(self.config, redactor=self.redactor, environ=os.environ)
+        if self._otel is not None:
+            self._tracer.listen(self._otel)
         self._hooks: RunHooks[Any] | None = None
         self._streams: set[asyncio.Task[None]] = set()
         self._mcp: McpServers | None = None
@@ -388,7 +397,11 @@ class Runtime:
         if trace_id is None:
             trace = RunTrace(self._tracer, agent=agent, guard=guard)
             trace.record(
-                "run_start", agent=agent, session=session, input=trace.sensitive(new_items)
+                "run_start",
+                agent=agent,
+                session=session,
+                input=trace.sensitive(new_items),
+                **self._durable_run_id(),
             )
         else:  # a run resumed after approval: the same trace goes on
             trace = RunTrace(self._tracer, agent=agent, guard=guard, trace_id=trace_id)
@@ -490,6 +503,15 @@ class Runtime:
             if result.interruptions:
                 self._check_approval_allowed(run)
         return await _finish(run, result, self._sessions)
+
+    def _durable_run_id(self) -> dict[str, str]:
+        """`{"run_id": ...}` inside a durable run (its id goes into the run log), else `{}`."""
+        if self.config.spec.durability is None:
+            return {}
+        from agent_runtime.durable.steps import current_run
+
+        durable = current_run.get()
+        return {} if durable is None else {"run_id": durable.run_id}
 
     def _check_approval_allowed(self, run: _Run) -> None:
         """Refuse to stop a durable run for approval (nobody could resume it)."""
@@ -944,7 +966,8 @@ class Runtime:
 
     async def aclose(self) -> None:
         """Cancel streamed runs still going (streams left unclosed); close HTTP connections,
-        the session database and the trace file; stop the model servers `start()` started
+        the session database and the trace file; send the OpenTelemetry spans left (when
+        exported); stop the model servers `start()` started
         (those found running are left alone)."""
         try:
             await self._cancel_streams()
@@ -953,6 +976,8 @@ class Runtime:
             if self._durable is not None:
                 self._durable.close()
             self._tracer.close()
+            if self._otel is not None:
+                await asyncio.to_thread(self._otel.close)  # sends the spans left
         finally:
             servers, self._servers = self._servers, {}
             redacting = current_redactor.set(self.redactor)

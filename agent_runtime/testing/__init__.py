@@ -7,9 +7,13 @@
 
 from __future__ import annotations
 
+from agent_runtime.testing.auto import AutoModel, handoff_tool_name
+from agent_runtime.testing.cassette import save_cassette, script_from_records
 from agent_runtime.testing.fake_engine import FakeEngine, FakeGeneration
+from agent_runtime.testing.matching import match_tool_calls
 from agent_runtime.testing.profile import LATEST, VLLM_0_22, VLLM_0_33, Latency, VLLMProfile
 from agent_runtime.testing.prompt import HarmonyUnavailableError, load_encoding
+from agent_runtime.testing.proxy import Recorder
 from agent_runtime.testing.recording import (
     FunctionCallRecord,
     FunctionOutputRecord,
@@ -19,6 +23,7 @@ from agent_runtime.testing.recording import (
 from agent_runtime.testing.responders import ToolLoop
 from agent_runtime.testing.script import (
     Call,
+    ExpectedRequest,
     Fault,
     Reply,
     Responder,
@@ -35,7 +40,9 @@ __all__ = [
     "LATEST",
     "VLLM_0_22",
     "VLLM_0_33",
+    "AutoModel",
     "Call",
+    "ExpectedRequest",
     "FakeEngine",
     "FakeGeneration",
     "Fault",
@@ -46,6 +53,7 @@ __all__ = [
     "MockVLLM",
     "PromptMessage",
     "RecordedRequest",
+    "Recorder",
     "Reply",
     "Responder",
     "ScriptEntry",
@@ -54,7 +62,11 @@ __all__ = [
     "VLLMProfile",
     "call",
     "fault",
+    "handoff_tool_name",
     "load_encoding",
     "load_script",
+    "match_tool_calls",
     "parse_script",
+    "save_cassette",
+    "script_from_records",
 ]

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from agent_runtime.testing.auto import AutoModel
 from agent_runtime.testing.profile import RELEASES, Latency
 from agent_runtime.testing.prompt import HarmonyUnavailableError
 from agent_runtime.testing.responders import ToolLoop
@@ -93,7 +94,29 @@ def _arguments(_ctx: click.Context, _param: click.Parameter, value: str) -> dict
     help="JSON arguments of the loop's calls of --loop-tool (and of same-named parameters "
     "of another tool).",
 )
+@click.option(
+    "--auto",
+    is_flag=True,
+    help="After the script, answer every call like a model that calls each offered tool once "
+    "(arguments made up from its schema; handoffs left out), then answers (JSON that fits the "
+    "output schema when one is asked for).",
+)
 @click.option("--seed", type=int, default=None, help="Make generated ids repeatable.")
+@click.option(
+    "--record",
+    "record_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="CASSETTE",
+    help="Instead of answering, forward every call to --upstream and record the answers into "
+    "this cassette (a script file; saved after each call).",
+)
+@click.option(
+    "--upstream",
+    default=None,
+    metavar="URL",
+    help="With --record: the OpenAI base URL of the real vLLM server, e.g. http://gpu-box:8000/v1.",
+)
 def mock_command(
     script_path: Path | None,
     host: str,
@@ -108,12 +131,28 @@ def mock_command(
     loop_tool: str,
     loop_steps: int,
     loop_arguments: dict[str, Any],
+    auto: bool,
     seed: int | None,
+    record_path: Path | None,
+    upstream: str | None,
 ) -> None:
     """Run a mock vLLM server for gpt-oss (Responses + Chat Completions) until Ctrl-C.
 
     It prints its base URL on stdout; point an OpenAI client or `--base-url` at it.
+    With `--record CASSETTE --upstream URL` it is a recording proxy in front of a real vLLM
+    server instead; replay the cassette later with `--script CASSETTE`.
     """
+    if record_path is not None or upstream is not None:
+        from agent_runtime.testing.record_command import record
+
+        given = {
+            "--script": script_path is not None,
+            "--tool-loop": tool_loop,
+            "--harmony": harmony,
+            "--auto": auto,
+        }
+        record(record_path, upstream, host=host, port=port, conflicts=given)
+        return
     from agent_runtime.testing.server import MockVLLM
 
     script: list[ScriptEntry] = []
@@ -122,11 +161,18 @@ def mock_command(
             script = list(load_script(script_path))
         except ScriptError as exc:
             raise click.UsageError(str(exc)) from None
-    default = (
+    default: ScriptEntry | None = (
         ToolLoop(tool=loop_tool, steps=loop_steps, arguments=loop_arguments) if tool_loop else None
     )
+    if auto:
+        if tool_loop:
+            raise click.UsageError("give either --auto or --tool-loop, not both")
+        default = AutoModel()
     if not script and default is None:
-        raise click.UsageError("nothing to answer with: give --script FILE, --tool-loop, or both")
+        raise click.UsageError(
+            "nothing to answer with: give --script FILE, --tool-loop or --auto, or a script "
+            "and one of them"
+        )
     try:
         mock = MockVLLM(
             script,
@@ -156,6 +202,8 @@ def mock_command(
     sys.stdout.flush()
     replies = f"{len(script)} scripted repl{'y' if len(script) == 1 else 'ies'}"
     loop = f", then a {loop_tool} tool loop" if default else ""
+    if auto:
+        loop = ", then the auto model"
     click.echo(
         f"mock vLLM {mock.profile.version} serving {model} at {mock.url} ({replies}{loop}); "
         "Ctrl-C stops.",

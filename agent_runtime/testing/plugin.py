@@ -2,7 +2,9 @@
 
 - `mock_vllm`: a running `MockVLLM` with an empty script; add replies with `mock_vllm.add(...)`.
   Works in sync and async tests. Configure it per test with
-  `@pytest.mark.mock_vllm(harmony=True, vllm_version="0.22", ...)` (any `MockVLLM` keyword).
+  `@pytest.mark.mock_vllm(harmony=True, vllm_version="0.22", ...)` (any `MockVLLM` keyword);
+  `@pytest.mark.mock_vllm(auto=True)` answers with an `AutoModel`, no script needed. Check the
+  calls the mock answered with by `mock_vllm.assert_tool_calls([...])`.
 - `mock_vllm_factory`: starts more servers: `mock_vllm_factory(script, **options)`.
 - The vLLM release the servers imitate: the newest by default; `--mock-vllm-version 0.22` or the
   ini option `agent_runtime_vllm_version = 0.22` sets it for a whole run (a marker's

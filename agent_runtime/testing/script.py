@@ -12,6 +12,19 @@ in Python with `Reply`, `call` and `fault`, or loaded from a YAML/JSON file with
 - {reasoning: "A long thought that runs out of tokens", cut_at: 4}
 - fault: {status: 503}
 ```
+
+An entry may also say what its model call must ask, under `request:` (a cassette recorded by
+`Recorder` has it on every entry): the user messages, the function calls in the history with
+their arguments, the names of the tools offered. A request that does not match is answered with
+an error that shows the difference (see `MockVLLM.divergences`).
+
+```yaml
+- request:
+    user: ["What's the weather in Tokyo?"]
+    function_calls: [{name: get_weather, arguments: {city: Tokyo}}]
+    tools: [get_weather]
+  final: "Tokyo wakes in light..."
+```
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Call",
+    "ExpectedRequest",
     "Fault",
     "Reply",
     "Responder",
@@ -95,6 +109,30 @@ class Fault:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExpectedRequest:
+    """What a model call must ask for its scripted reply; None leaves a part unchecked.
+
+    Attributes:
+        user: the texts of the request's user messages, in order.
+        function_calls: the function calls in the request's history, in order, with their
+            arguments (compared parsed, so spacing and key order do not matter).
+        tools: the names of the function tools the request offers, in order.
+
+    Ids, timestamps, instructions and tool outputs are not compared.
+    """
+
+    user: tuple[str, ...] | None = None
+    function_calls: tuple[Call, ...] | None = None
+    tools: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("user", "function_calls", "tools"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Reply:
     """What the model generates for one model call.
 
@@ -108,6 +146,9 @@ class Reply:
     `cut_at=N` stops after the first N generated tokens; `incomplete=True` stops where the
     reply's text ends, without its closing token (for a raw `harmony` reply written up to
     where it breaks off).
+
+    `request`, when given, is what the model call must ask (see `ExpectedRequest`); it is not
+    part of the reply.
     """
 
     reasoning: str | None = None
@@ -118,6 +159,7 @@ class Reply:
     fault: Fault | None = None
     cut_at: int | None = None
     incomplete: bool = False
+    request: ExpectedRequest | None = None
 
     def __post_init__(self) -> None:
         if self.cut_at is not None and self.cut_at < 0:
@@ -202,6 +244,13 @@ class _FaultDoc(pydantic.BaseModel):
     empty_incomplete: bool = False
 
 
+class _RequestDoc(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    user: list[str] | None = None
+    function_calls: list[_CallDoc] | None = None
+    tools: list[str] | None = None
+
+
 class _ReplyDoc(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
     reasoning: str | None = None
@@ -212,6 +261,7 @@ class _ReplyDoc(pydantic.BaseModel):
     fault: _FaultDoc | None = None
     cut_at: int | None = pydantic.Field(default=None, ge=0)
     incomplete: bool = False
+    request: _RequestDoc | None = None
 
 
 _script_adapter = pydantic.TypeAdapter(list[_ReplyDoc])
@@ -243,11 +293,23 @@ def parse_script(document: Any, *, source: str = "<script>") -> list[Reply]:
                     fault=Fault(**doc.fault.model_dump()) if doc.fault else None,
                     cut_at=doc.cut_at,
                     incomplete=doc.incomplete,
+                    request=_expected_request(doc.request),
                 )
             )
         except ValueError as exc:
             raise ScriptError(f"{source}: reply[{index}]: {exc}") from None
     return replies
+
+
+def _expected_request(doc: _RequestDoc | None) -> ExpectedRequest | None:
+    if doc is None:
+        return None
+    calls = doc.function_calls
+    return ExpectedRequest(
+        user=None if doc.user is None else tuple(doc.user),
+        function_calls=None if calls is None else tuple(Call(c.name, c.arguments) for c in calls),
+        tools=None if doc.tools is None else tuple(doc.tools),
+    )
 
 
 def load_script(path: str | Path) -> list[Reply]:

@@ -13,26 +13,33 @@ import inspect
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from agent_runtime.testing.app import MockApp
 from agent_runtime.testing.asgi import Receive, Scope, Send
+from agent_runtime.testing.auto import AutoModel
+from agent_runtime.testing.divergence import divergence
 from agent_runtime.testing.http_error import VLLMHTTPError
+from agent_runtime.testing.matching import answered_calls, match_tool_calls
 from agent_runtime.testing.profile import VLLM_0_33, Latency, VLLMProfile, release_profile
 from agent_runtime.testing.prompt import PromptRenderer
 from agent_runtime.testing.recording import RecordedRequest
-from agent_runtime.testing.script import Reply, ScriptEntry, as_entries
+from agent_runtime.testing.script import Call, Reply, ScriptEntry, as_entries
 
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["SCRIPT_EXHAUSTED", "MockVLLM"]
+__all__ = ["DIVERGED", "SCRIPT_EXHAUSTED", "MockVLLM"]
 
 SCRIPT_EXHAUSTED = "ScriptExhaustedError"
 """The error `type` of the answer to a model call that found the script used up."""
+
+DIVERGED = "ScriptDivergenceError"
+"""The error `type` of the answer to a model call that did not ask what its script entry's
+`request:` expects."""
 
 
 class MockVLLM:
@@ -52,6 +59,8 @@ class MockVLLM:
         default: the reply (or responder) for calls after the script is used up, e.g.
             `ToolLoop()`; without it such calls get a 501 error (`ScriptExhaustedError`) that
             says the script ran out, which clients do not retry.
+        auto: answer the calls after the script with an `AutoModel` (True for the default
+            one): every offered tool called once, then an answer that fits the output schema.
         host: the address to bind; loopback only.
         port: the port to bind; 0 picks a free one.
         model: the model vLLM was started with (`root` in `GET /v1/models`).
@@ -71,6 +80,10 @@ class MockVLLM:
             `VLLM_SYSTEM_START_DATE`; today by default.
         keep_requests: record only the last N requests (a long-running server); all by
             default.
+
+    A script entry with a `request` (`ExpectedRequest`, the `request:` key of a cassette) is
+    served only to a model call that asks what it expects; any other gets a 400 that shows the
+    difference, kept in `divergences`.
     """
 
     def __init__(
@@ -78,6 +91,7 @@ class MockVLLM:
         script: Sequence[ScriptEntry] | str | Path | None = None,
         *,
         default: ScriptEntry | None = None,
+        auto: bool | AutoModel = False,
         host: str = "127.0.0.1",
         port: int = 0,
         model: str = "openai/gpt-oss-20b",
@@ -105,9 +119,14 @@ class MockVLLM:
             profile = release_profile(vllm_version)
         self.profile = profile or VLLM_0_33
         self.max_model_len = max_model_len
+        if auto is not False and default is not None:
+            raise ValueError("give either default or auto, not both")
+        if auto is not False:
+            default = auto if isinstance(auto, AutoModel) else AutoModel()
         self.default = default
         self.requests: deque[RecordedRequest] = deque(maxlen=keep_requests)
         self.internal_errors: list[Exception] = []
+        self.divergences: list[str] = []
         self._changes = threading.Condition()
         self._entries: deque[ScriptEntry] = deque(as_entries(script))
         self._script_length = len(self._entries)
@@ -265,6 +284,16 @@ class MockVLLM:
                 f"{len(unserved)} model call(s) found the script empty"
             )
 
+    def assert_no_divergence(self) -> None:
+        """Fail, showing every difference, if a model call did not ask what its script entry
+        expects (`divergences`)."""
+        if self.divergences:
+            count = len(self.divergences)
+            raise AssertionError(
+                f"mock script: {count} model call{'s' if count != 1 else ''} differed from the "
+                "script:\n" + "\n".join(self.divergences)
+            )
+
     def _next_entry(self) -> tuple[ScriptEntry | None, int | None]:
         with self._lock:
             if self._entries:
@@ -278,7 +307,8 @@ class MockVLLM:
 
         Raises:
             VLLMHTTPError: a 501 when the script ran out (a status clients do not retry: asking
-                again cannot help), a 500 when a responder failed.
+                again cannot help), a 400 when the request differs from the entry's `request`,
+                a 500 when a responder failed.
         """
         entry, index = self._next_entry()
         record.reply_index = index
@@ -294,6 +324,12 @@ class MockVLLM:
                 final=True,
             )
         if isinstance(entry, Reply):
+            if entry.request is not None:
+                difference = divergence(entry.request, record, call=call, calls=entry.calls)
+                if difference is not None:
+                    with self._lock:
+                        self.divergences.append(difference)
+                    raise VLLMHTTPError(400, difference, type=DIVERGED, final=True)
             return entry
         try:
             result = entry(record)
@@ -317,6 +353,19 @@ class MockVLLM:
     def model_requests(self) -> list[RecordedRequest]:
         """The recorded `/v1/responses` and `/v1/chat/completions` requests, in arrival order."""
         return [r for r in self.requests if r.is_model_call]
+
+    @property
+    def tool_calls(self) -> list[Call]:
+        """The function calls the mock answered with, in the order of the model requests."""
+        return answered_calls(self.model_requests)
+
+    def assert_tool_calls(self, expected: Sequence[Mapping[str, Any]]) -> None:
+        """Assert the mock answered with exactly these calls, in order (see
+        `match_tool_calls`): `mock.assert_tool_calls([{"name": "get_weather", "arguments":
+        {"city": "Tokyo"}}])`; arguments may leave out what does not matter."""
+        reason = match_tool_calls(self.tool_calls, expected)
+        if reason is not None:
+            raise AssertionError(reason)
 
     def assert_reasoning_returned(self, *, reply: int, request: int) -> None:
         """Assert that the reasoning the model gave in answer to model request `reply` was sent

@@ -56,12 +56,17 @@ def test_the_example_document_loads(tmp_path: Path) -> None:
     defaults = config.spec.defaults
     assert (defaults.backend, defaults.max_turns, defaults.tool_timeout_s) == (None, 10, 30)
     assert defaults.tool_max_output_chars == 20000
-    assert config.spec.sessions.path == ".agent-runtime/sessions.sqlite3"
-    assert config.spec.tracing.model_dump() == {
+    assert (config.spec.sessions.path, config.spec.sessions.keep_days) == (
+        ".agent-runtime/sessions.sqlite3",
+        None,
+    )
+    tracing = config.spec.tracing.model_dump()
+    assert {key: tracing[key] for key in list(tracing)[:5]} == {
         "enabled": True,
-        "path": ".agent-runtime/traces.jsonl",
-        "include_sensitive_data": True,
+        "path": ".agent-runtime/runs.sqlite3",
+        "include_sensitive_data": False,
         "max_field_chars": 100_000,
+        "keep_days": 30,
     }
 
 

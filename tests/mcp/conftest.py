@@ -43,7 +43,7 @@ def write_config(
         "mcp_servers": servers,
         "agents": agents,
         "sessions": {"path": str(tmp_path / "sessions.sqlite3")},
-        "tracing": {"path": str(tmp_path / "trace.jsonl")},
+        "tracing": {"path": str(tmp_path / "trace.jsonl"), "include_sensitive_data": True},
     }  # fmt: skip
     if tools:
         document["tools"] = tools

@@ -106,7 +106,10 @@ def test_doctor_passes_against_a_bare_tool_loop(tmp_path: Path) -> None:
     ("args", "message"),
     [
         pytest.param(
-            [], "nothing to answer with: give --script FILE, --tool-loop, or both", id="none"
+            [],
+            "nothing to answer with: give --script FILE, --tool-loop or --auto, or a script "
+            "and one of them",
+            id="none",
         ),
         pytest.param(
             ["--host", "0.0.0.0", "--tool-loop"],
