@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs (started_at);
 CREATE INDEX IF NOT EXISTS runs_by_agent ON runs (agent, started_at);
 CREATE INDEX IF NOT EXISTS runs_by_session ON runs (session, started_at);
+CREATE INDEX IF NOT EXISTS runs_by_run_id ON runs (run_id);
 CREATE TABLE IF NOT EXISTS records (
     trace_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -464,24 +465,25 @@ class RunLog:
             candidates.append(f"trace_{reference}")
         with self._reading() as connection:
             for candidate in candidates:
-                row = connection.execute(
-                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE trace_id = ? OR run_id = ?",
-                    (candidate, candidate),
-                ).fetchone()
-                if row is not None:
-                    return _logged(row)
+                for column in ("trace_id", "run_id"):  # each by its index
+                    row = connection.execute(
+                        f"SELECT {_RUN_COLUMNS} FROM runs WHERE {column} = ?", (candidate,)
+                    ).fetchone()
+                    if row is not None:
+                        return _logged(row)
             matches: list[Any] = []
             if reference:
                 for candidate in candidates:
-                    pattern = candidate.replace("\\", "\\\\").replace("%", "\\%")
-                    pattern = pattern.replace("_", "\\_") + "%"
-                    matches.extend(
-                        connection.execute(
-                            f"SELECT {_RUN_COLUMNS} FROM runs WHERE trace_id LIKE ? ESCAPE '\\' "
-                            "OR run_id LIKE ? ESCAPE '\\' ORDER BY started_at DESC LIMIT 6",
-                            (pattern, pattern),
-                        ).fetchall()
-                    )
+                    # A prefix as a range of the index: every text that starts with it sorts
+                    # between it and it followed by the highest code point.
+                    for column in ("trace_id", "run_id"):
+                        matches.extend(
+                            connection.execute(
+                                f"SELECT {_RUN_COLUMNS} FROM runs WHERE {column} >= ? "
+                                f"AND {column} < ? ORDER BY {column} LIMIT 6",
+                                (candidate, candidate + "\U0010ffff"),
+                            ).fetchall()
+                        )
         found = {row[0]: row for row in matches}
         if len(found) == 1:
             return _logged(next(iter(found.values())))
