@@ -1,13 +1,16 @@
-"""uvicorn's HTTP/1.1 protocol, writing a response's head and its first body chunk together.
+"""uvicorn's HTTP/1.1 protocol, sending what a response writes in one turn of the event loop
+in one write.
 
 uvicorn writes the status line and headers of a response as soon as the app sends
-`http.response.start`, and the body in a second write. Each write to a socket the client waits
-on wakes the client; on a small machine the second wake-up of a request costs ~0.4 ms of the
-server's time (the client runs, reads the head alone, and sleeps again before the body comes).
-`http_protocol()` gives uvicorn's protocol with a transport that holds a response head until
-the next write (the body, which Starlette sends right after it) and sends both in one write. A
-head followed by nothing in the same turn of the event loop (a stream whose first event is not
-ready yet) is sent on the loop's next turn, so a client always sees its headers at once.
+`http.response.start`, the body in a second write, and each chunk of a stream in a write of its
+own. Each write to a socket the client waits on wakes the client: on a small machine a wake-up
+costs the server ~0.05-0.4 ms (the client runs, reads a piece, and sleeps again before the next
+comes). A run's stream makes many events at once (the model server's bytes arrive in packets of
+several tokens, and one run event becomes several Responses events). `http_protocol()` gives
+uvicorn's protocol with a transport that gathers the writes made during one turn of the event
+loop and sends them together at its end: a head with its body, a stream's events as they come
+out of one packet. Nothing waits longer than that turn: a stream whose next event is not ready
+has sent all it had.
 """
 
 from __future__ import annotations
@@ -18,33 +21,28 @@ from typing import Any
 
 __all__ = ["http_protocol"]
 
-_HEADS = (b"HTTP/1.1 ", b"HTTP/1.0 ")
-_HEAD_END = b"\r\n\r\n"
 
-
-class _HeadWithBody:
-    """An `asyncio.Transport` in front of another, holding a response head (a write that is
-    a status line and headers) until the next write or the loop's next turn."""
+class _OneWritePerTurn:
+    """An `asyncio.Transport` in front of another, sending the writes made during one turn of
+    the event loop as one write, at the loop's next turn (or before the transport ends)."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._held: bytes | None = None
+        self._held: list[bytes] = []
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._held is not None:
-            held, self._held = self._held, None
-            self._transport.write(held + bytes(data))
-        elif bytes(data[:9]) in _HEADS and bytes(data[-4:]) == _HEAD_END:
-            self._held = bytes(data)
+        if not data:
+            return
+        if not self._held:
             self._loop.call_soon(self.flush)
-        else:
-            self._transport.write(data)
+        self._held.append(bytes(data))
 
     def flush(self) -> None:
-        """Send a held head now."""
-        if self._held is not None:
-            held, self._held = self._held, None
+        """Send the writes held now."""
+        if self._held:
+            held = self._held[0] if len(self._held) == 1 else b"".join(self._held)
+            self._held = []
             if not self._transport.is_closing():
                 self._transport.write(held)
 
@@ -61,7 +59,7 @@ class _HeadWithBody:
         self._transport.close()
 
     def abort(self) -> None:
-        self._held = None
+        self._held = []
         self._transport.abort()
 
     def __getattr__(self, name: str) -> Any:
@@ -70,7 +68,7 @@ class _HeadWithBody:
 
 @functools.cache
 def http_protocol() -> type[asyncio.Protocol]:
-    """uvicorn's httptools protocol (h11's where httptools is missing) with `_HeadWithBody`
+    """uvicorn's httptools protocol (h11's where httptools is missing) with `_OneWritePerTurn`
     in front of each connection's transport: pass it as `uvicorn.Config(http=...)`."""
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
@@ -79,7 +77,7 @@ def http_protocol() -> type[asyncio.Protocol]:
 
     class Protocol(Base):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            wrapped: Any = _HeadWithBody(transport, asyncio.get_running_loop())
+            wrapped: Any = _OneWritePerTurn(transport, asyncio.get_running_loop())
             super().connection_made(wrapped)
 
     return Protocol

@@ -1,4 +1,5 @@
-"""The served HTTP protocol: a response head goes out with the first body chunk, in one write."""
+"""The served HTTP protocol: what a response writes in one turn of the event loop goes out in one
+write (a head with its body, a stream's events that come together)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from agent_runtime.server.http import _HeadWithBody, http_protocol
+from agent_runtime.server.http import _OneWritePerTurn, http_protocol
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
 
@@ -49,57 +50,58 @@ class Recorder:
 
 
 def held(recorder: Recorder) -> Any:
-    return _HeadWithBody(recorder, asyncio.get_running_loop())  # type: ignore[arg-type]
+    return _OneWritePerTurn(recorder, asyncio.get_running_loop())  # type: ignore[arg-type]
 
 
 async def test_a_head_and_its_body_are_one_write() -> None:
     recorder = Recorder()
     transport = held(recorder)
     transport.write(HEAD)
-    assert recorder.writes == []
     transport.write(b"{}")
+    assert recorder.writes == []
+    await asyncio.sleep(0)
     assert recorder.writes == [HEAD + b"{}"]
-    await asyncio.sleep(0)  # the scheduled flush finds nothing left to send
+    await asyncio.sleep(0)  # nothing more is sent
     assert recorder.writes == [HEAD + b"{}"]
 
 
-async def test_a_head_alone_goes_out_on_the_next_turn_of_the_loop() -> None:
+async def test_the_writes_of_each_turn_of_the_loop_go_out_together() -> None:
     recorder = Recorder()
     transport = held(recorder)
     transport.write(HEAD)
     await asyncio.sleep(0)
-    assert recorder.writes == [HEAD]
+    assert recorder.writes == [HEAD]  # a head alone is not kept waiting for its body
     transport.write(b"data: 1\n\n")
-    assert recorder.writes == [HEAD, b"data: 1\n\n"]
-
-
-async def test_other_writes_are_not_held() -> None:
-    recorder = Recorder()
-    transport = held(recorder)
-    transport.write(b"HTTP/1.1 100 Continue")  # not a whole head
-    transport.write(memoryview(b"chunk"))
-    assert recorder.writes == [b"HTTP/1.1 100 Continue", b"chunk"]
+    transport.write(memoryview(b"data: 2\n\n"))
+    transport.write(b"")  # nothing to send: no write of its own
+    await asyncio.sleep(0)
+    transport.write(bytearray(b"data: 3\n\n"))
+    await asyncio.sleep(0)
+    assert recorder.writes == [HEAD, b"data: 1\n\ndata: 2\n\n", b"data: 3\n\n"]
 
 
 @pytest.mark.parametrize(
     ("end", "expected"),
     [
-        (lambda t: t.close(), [HEAD]),
-        (lambda t: t.write_eof(), [HEAD, b"<eof>"]),
-        (lambda t: t.writelines([b"a", b"b"]), [HEAD, b"a", b"b"]),
+        (lambda t: t.close(), [HEAD + b"{}"]),
+        (lambda t: t.write_eof(), [HEAD + b"{}", b"<eof>"]),
+        (lambda t: t.writelines([b"a", b"b"]), [HEAD + b"{}", b"a", b"b"]),
     ],
 )
-async def test_a_held_head_is_sent_before_the_transport_ends(
+async def test_held_writes_are_sent_before_the_transport_ends(
     end: Any, expected: list[bytes]
 ) -> None:
     recorder = Recorder()
     transport = held(recorder)
     transport.write(HEAD)
+    transport.write(b"{}")
     end(transport)
+    assert recorder.writes == expected
+    await asyncio.sleep(0)
     assert recorder.writes == expected
 
 
-async def test_abort_drops_a_held_head_and_other_calls_pass_through() -> None:
+async def test_abort_drops_held_writes_and_other_calls_pass_through() -> None:
     recorder = Recorder()
     transport = held(recorder)
     transport.write(HEAD)
@@ -108,6 +110,15 @@ async def test_abort_drops_a_held_head_and_other_calls_pass_through() -> None:
     assert recorder.writes == []
     assert recorder.aborted
     assert transport.get_extra_info("peername") == "info:peername"
+
+
+async def test_writes_held_when_the_client_is_gone_are_dropped() -> None:
+    recorder = Recorder()
+    transport = held(recorder)
+    transport.write(b"data: 1\n\n")
+    recorder.closed = True  # closed under it (the connection lost)
+    await asyncio.sleep(0)
+    assert recorder.writes == []
 
 
 class Wire:
@@ -170,6 +181,7 @@ async def test_through_uvicorn_a_plain_answer_comes_whole_and_a_stream_keeps_com
 
     async def events() -> Any:
         yield b"data: first\n\n"
+        yield b"data: also\n\n"  # ready at once: the same write
         await release.wait()
         yield b"data: second\n\n"
 
@@ -191,6 +203,10 @@ async def test_through_uvicorn_a_plain_answer_comes_whole_and_a_stream_keeps_com
             port, b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n", until=b"data: first"
         )
         assert b"text/event-stream" in reads[0]  # the head came while the stream waits
+        # The head and the two events ready with it went out in one write.
+        assert len(writes) == 2
+        assert writes[1].startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"data: first" in writes[1] and b"data: also" in writes[1]
         release.set()
     finally:
         server.should_exit = True
