@@ -98,6 +98,7 @@ def _serve_http(port_file: Path, token: str | None) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections from now on wait until uvicorn serves them
     port = sock.getsockname()[1]
     inner = server.streamable_http_app()
 
