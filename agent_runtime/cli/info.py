@@ -176,13 +176,26 @@ def _warnings(config: Config) -> list[ConfigProblem]:
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write to this file instead of stdout.",
 )
-def schema_command(output: Path | None) -> None:
+@click.option(
+    "--eval",
+    "of_evals",
+    is_flag=True,
+    help="The schema of eval files (`agent-runtime eval`) instead of agents.yaml's.",
+)
+def schema_command(output: Path | None, of_evals: bool) -> None:
     """Print the JSON Schema of agents.yaml (for editors and CI checks).
 
     Point your editor at it with a first line in agents.yaml:
     `# yaml-language-server: $schema=agents.schema.json`
+    (likewise in an eval file, with the schema `--eval` prints).
     """
-    text = json.dumps(config_json_schema(), indent=2) + "\n"
+    if of_evals:
+        from agent_runtime.evals.spec import eval_json_schema
+
+        schema = eval_json_schema()
+    else:
+        schema = config_json_schema()
+    text = json.dumps(schema, indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agent_runtime.config.checks import check_agents, check_output_types, check_tools
 from agent_runtime.config.document import Document, compose
@@ -42,7 +42,14 @@ from agent_runtime.errors import ConfigError, ConfigProblem
 from agent_runtime.redact import own_logger
 from agent_runtime.text import kind_of, show, unknown
 
-__all__ = ["MAX_CONFIG_BYTES", "Config", "config_json_schema", "load_config", "parse_config"]
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "Config",
+    "config_json_schema",
+    "load_config",
+    "parse_config",
+    "yaml_json_schema",
+]
 
 logger = own_logger(__name__)
 
@@ -296,8 +303,14 @@ def parse_config(
 
 def config_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of agents.yaml, for editors and `agent-runtime schema`."""
-    schema = _allow_interpolation(RuntimeConfig.model_json_schema())
-    schema["title"] = "agents.yaml"
+    return yaml_json_schema(RuntimeConfig, title="agents.yaml")
+
+
+def yaml_json_schema(model: type[BaseModel], *, title: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a YAML file read into `model` with `${VAR}`
+    interpolation (numbers and booleans may be written as `${VAR}` text too)."""
+    schema = _allow_interpolation(model.model_json_schema())
+    schema["title"] = title
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 

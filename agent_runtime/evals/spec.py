@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from agent_runtime.text import kind_of
 
-__all__ = ["CaseSpec", "EvalFileSpec", "ExpectSpec", "ExpectedToolCall"]
+__all__ = ["CaseSpec", "EvalFileSpec", "ExpectSpec", "ExpectedToolCall", "eval_json_schema"]
 
 
 class _Model(BaseModel):
@@ -148,3 +148,11 @@ class EvalFileSpec(_Model):
                 "cases_type", "expected a list of cases, got {kind}", {"kind": kind_of(value)}
             )
         return value
+
+
+def eval_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of eval files, for editors and
+    `agent-runtime schema --eval`."""
+    from agent_runtime.config.load import yaml_json_schema
+
+    return yaml_json_schema(EvalFileSpec, title="agent-runtime eval file")

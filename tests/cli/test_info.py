@@ -150,6 +150,24 @@ def test_schema(tmp_path: Path) -> None:
     assert json.loads(target.read_text()) == schema
 
 
+def test_schema_of_eval_files_checks_them() -> None:
+    import jsonschema
+    import yaml
+
+    schema = json.loads(invoke("schema", "--eval").output)  # type: ignore[attr-defined]
+    assert schema["title"] == "agent-runtime eval file"
+    validator = jsonschema.Draft202012Validator(schema)
+    example = yaml.safe_load((ROOT / "evals" / "weather.yaml").read_text())
+    assert list(validator.iter_errors(example)) == []
+    assert list(validator.iter_errors({**example, "repeat": "${REPEATS}"})) == []
+    typo = {"cases": [{"name": "a", "inptu": "hi"}]}
+    messages = sorted(error.message for error in validator.iter_errors(typo))
+    assert messages == [
+        "'input' is a required property",
+        "Additional properties are not allowed ('inptu' was unexpected)",
+    ]
+
+
 def test_committed_schema_is_current() -> None:
     committed = json.loads((ROOT / "agents.schema.json").read_text())
     assert committed == json.loads(invoke("schema").output)  # type: ignore[attr-defined]
