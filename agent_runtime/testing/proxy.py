@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 
 from agent_runtime.redact import redact_text
 from agent_runtime.testing.asgi import JSON_HEADERS, Receive, Scope, Send, read_body
+from agent_runtime.testing.background import BackgroundServer
 from agent_runtime.testing.cassette import entry_from_answer, request_document, save_cassette
 from agent_runtime.testing.divergence import expected_request
 from agent_runtime.testing.http_error import VLLMHTTPError
@@ -35,7 +35,6 @@ from agent_runtime.testing.recording import RecordedRequest
 
 if TYPE_CHECKING:
     import httpx2
-    import uvicorn
 
 __all__ = ["UPSTREAM_UNREACHABLE", "Recorder", "transport_problem"]
 
@@ -113,10 +112,8 @@ class Recorder:
         self.entries: list[dict[str, Any]] = []
         self.failures: list[str] = []
         self._lock = threading.Lock()
-        self._requested_port = port
         self._port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundServer(self.asgi, host=host, port=port, label="Recorder")
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -135,71 +132,14 @@ class Recorder:
 
     def start(self) -> Self:
         """Start serving on a background thread; returns once the port accepts connections."""
-        import uvicorn
-
-        if self._thread is not None:
+        if self._background.running:
             raise RuntimeError("Recorder is already running")
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, self._requested_port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(
-                exc.errno,
-                f"Recorder cannot bind {self.host}:{self._requested_port}: {exc.strerror}",
-            ) from None
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.asgi,
-            interface="asgi3",
-            lifespan="off",
-            log_level="warning",
-            log_config=None,
-            access_log=False,
-            proxy_headers=False,
-            server_header=False,
-            timeout_graceful_shutdown=2,
-        )
-        started = threading.Event()
-
-        class _Server(uvicorn.Server):
-            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-                await super().startup(sockets)
-                started.set()
-
-        server = _Server(config)
-
-        def serve() -> None:
-            try:
-                server.run(sockets=[sock])
-            finally:
-                sock.close()
-                started.set()
-
-        self._server = server
-        self._thread = threading.Thread(target=serve, name=f"Recorder:{self._port}", daemon=True)
-        self._thread.start()
-        started.wait()
-        if not server.started:
-            self._thread.join()
-            self._thread = None
-            raise RuntimeError("Recorder failed to start; see the log above")
+        self._port = self._background.start()
         return self
 
     def stop(self) -> None:
         """Stop the proxy and wait for its thread (answers under way get 2 s to finish)."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.should_exit = True
-        thread.join(timeout=5)
-        if thread.is_alive():
-            server.force_exit = True
-            thread.join()
-        self._server = None
-        self._thread = None
+        self._background.stop()
 
     def __enter__(self) -> Self:
         return self.start()

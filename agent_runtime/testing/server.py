@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 from agent_runtime.testing.app import MockApp
 from agent_runtime.testing.asgi import Receive, Scope, Send
 from agent_runtime.testing.auto import AutoModel
+from agent_runtime.testing.background import BackgroundServer
 from agent_runtime.testing.divergence import divergence
 from agent_runtime.testing.http_error import VLLMHTTPError
 from agent_runtime.testing.matching import answered_calls, match_tool_calls
@@ -30,7 +30,7 @@ from agent_runtime.testing.recording import RecordedRequest
 from agent_runtime.testing.script import Call, Reply, ScriptEntry, as_entries
 
 if TYPE_CHECKING:
-    import uvicorn
+    pass
 
 __all__ = ["DIVERGED", "SCRIPT_EXHAUSTED", "MockVLLM"]
 
@@ -134,11 +134,10 @@ class MockVLLM:
         self._lock = threading.Lock()
         self._renderer = PromptRenderer(start_date=start_date) if harmony else None
         self._app = MockApp(self, reply_for=self._reply_for, renderer=self._renderer, seed=seed)
-        self._requested_port = port
         self._port: int | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._started = threading.Event()
+        self._background = BackgroundServer(
+            self.asgi, host=host, port=port, label="MockVLLM", nodelay=True
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -170,75 +169,16 @@ class MockVLLM:
 
     def start(self) -> Self:
         """Start serving on a background thread; returns once the port accepts connections."""
-        import uvicorn
-
-        if self._thread is not None:
+        if self._background.running:
             raise RuntimeError("MockVLLM is already running")
         if self._renderer is not None:
             self._renderer.load()
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            sock.bind((self.host, self._requested_port))
-        except OSError as exc:
-            sock.close()
-            raise OSError(
-                exc.errno,
-                f"MockVLLM cannot bind {self.host}:{self._requested_port}: {exc.strerror}",
-            ) from None
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.asgi,
-            interface="asgi3",
-            lifespan="off",
-            log_level="warning",
-            log_config=None,  # uvicorn's default would reconfigure (close) every logging handler
-            access_log=False,
-            proxy_headers=False,
-            server_header=False,
-            timeout_graceful_shutdown=2,
-        )
-        started = self._started
-        started.clear()
-
-        class _Server(uvicorn.Server):
-            async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-                await super().startup(sockets)
-                started.set()
-
-        server = _Server(config)
-        self._server = server
-
-        def serve() -> None:
-            try:
-                server.run(sockets=[sock])
-            finally:
-                sock.close()
-                started.set()
-
-        self._thread = threading.Thread(target=serve, name=f"MockVLLM:{self._port}", daemon=True)
-        self._thread.start()
-        started.wait()
-        if not server.started:
-            self._thread.join()
-            self._thread = None
-            raise RuntimeError("MockVLLM failed to start; see the log above")
+        self._port = self._background.start()
         return self
 
     def stop(self) -> None:
         """Stop the server and wait for its thread."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        server.should_exit = True
-        thread.join(timeout=5)
-        if thread.is_alive():
-            server.force_exit = True
-            thread.join()
-        self._server = None
-        self._thread = None
+        self._background.stop()
 
     def __enter__(self) -> Self:
         return self.start()
