@@ -14,6 +14,7 @@ import pytest
 from agent_runtime.runtime import Runtime
 from agent_runtime.testing import MockVLLM
 from tests.durable.postgres import PostgresCluster, start_cluster, stop_cluster
+from tests.durable.workers import Workers
 
 
 @pytest.fixture(scope="session")
@@ -210,3 +211,13 @@ async def mock() -> AsyncIterator[MockVLLM]:
 def project(tmp_path: Path, mock: MockVLLM, database_url: str) -> Project:
     """The durable test project on a fresh database (once SQLite, once Postgres)."""
     return write_project(tmp_path / "project", mock_url=mock.url, database_url=database_url)
+
+
+@pytest.fixture
+def workers() -> Iterator[Workers]:
+    """Worker processes a test starts (`workers.start(...)`), stopped after it."""
+    started = Workers()
+    try:
+        yield started
+    finally:
+        started.close()

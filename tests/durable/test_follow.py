@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -280,15 +280,6 @@ async def test_leaving_follow_early_leaves_the_run_alone(project: Project, mock:
 
 
 # -- a worker process ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def workers() -> Iterator[Workers]:
-    started = Workers()
-    try:
-        yield started
-    finally:
-        started.close()
 
 
 async def test_a_run_on_a_killed_worker_is_followed_from_another_process(

@@ -27,15 +27,6 @@ from tests.durable.workers import (
 
 
 @pytest.fixture
-def workers() -> Iterator[Workers]:
-    started = Workers()
-    try:
-        yield started
-    finally:
-        started.close()
-
-
-@pytest.fixture
 def project(tmp_path: Path, database_url: str) -> Iterator[Project]:
     with serving(Held()) as mock:
         yield write_project(tmp_path / "project", database_url=database_url, mock_url=mock.url)

@@ -19,15 +19,6 @@ METRICS_LINE = re.compile(r"^Metrics at (http://127\.0\.0\.1:\d+/metrics)$", re.
 
 
 @pytest.fixture
-def workers() -> Iterator[Workers]:
-    started = Workers()
-    try:
-        yield started
-    finally:
-        started.close()
-
-
-@pytest.fixture
 def project(tmp_path: Path, sqlite_url: str) -> Iterator[Project]:
     with serving(Held()) as mock:
         yield write_project(tmp_path / "project", database_url=sqlite_url, mock_url=mock.url)
