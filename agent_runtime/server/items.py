@@ -27,7 +27,6 @@ with `error` (`code` as in `errors.run_error`); cancelled → `cancelled`.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import secrets
@@ -261,6 +260,16 @@ def runtime_input(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 # -- streaming ---------------------------------------------------------------------------------
 
 
+def _copied(value: Any) -> Any:
+    """A copy of a JSON value (dicts, lists and scalars) that later changes do not reach: what
+    an event shows of an item that the run goes on changing."""
+    if type(value) is dict:
+        return {key: _copied(inner) for key, inner in value.items()}
+    if type(value) is list:
+        return [_copied(inner) for inner in value]
+    return value
+
+
 class EventBuilder:
     """Turns a run's events into the Responses stream events, keeping `response` (the Response
     object, a dict) up to date: its `output` grows as items are added and finished.
@@ -287,7 +296,10 @@ class EventBuilder:
         return event
 
     def _lifecycle(self, kind: str) -> Event:
-        return self.event(kind, response=copy.deepcopy(self.response))
+        # Only the status, the output's items and what is set at the end change during a run
+        # (the rest is replaced, never changed in place): the event gets a copy of those.
+        response = {**self.response, "output": [_copied(i) for i in self.response["output"]]}
+        return self.event(kind, response=response)
 
     def start(self) -> list[Event]:
         """`response.created` and `response.in_progress`."""
@@ -370,12 +382,12 @@ class EventBuilder:
         self._output.append(item)
         self._set_output()
         events.append(
-            self.event("response.output_item.added", output_index=index, item=copy.deepcopy(item))
+            self.event("response.output_item.added", output_index=index, item=_copied(item))
         )
         return index
 
     def _item_done(self, index: int) -> Event:
-        item = copy.deepcopy(self._output[index])
+        item = _copied(self._output[index])
         return self.event("response.output_item.done", output_index=index, item=item)
 
     def _delta(self, kind: str, text: str) -> list[Event]:

@@ -191,6 +191,11 @@ async def test_the_stream_has_the_full_lifecycle_in_openai_shapes(
     done = {e["output_index"]: e["item"] for e in events if e["type"].endswith("item.done")}
     assert list(added) == list(done) == [0, 1, 2, 3]
     assert [added[i]["id"] for i in added] == [done[i]["id"] for i in done]
+    # Each event shows the item (and the response) as it was then, not as it ended.
+    assert {item["status"] for item in added.values()} == {"in_progress"}
+    assert {item["status"] for item in done.values()} == {"completed"}
+    assert events[0]["response"]["output"] == []
+    assert events[0]["response"]["status"] == "in_progress"
     final = events[-1]["response"]
     assert [item["id"] for item in final["output"]] == [done[i]["id"] for i in done]
     assert [item["type"] for item in final["output"]] == [
@@ -451,6 +456,12 @@ async def test_a_background_response_can_be_streamed_from_the_start(
     assert [e.sequence_number for e in events] == list(range(len(events)))
     assert events[-1].type == "response.completed"
     assert events[-1].response.output_text == HAIKU
+    # Kept events show the response and its items as they were when sent, not as they ended.
+    assert events[0].type == "response.created"
+    assert events[0].response.output == []
+    added = [e.item for e in events if e.type == "response.output_item.added"]
+    assert len(added) == 4
+    assert {item.status for item in added} == {"in_progress"}
 
 
 async def test_only_background_responses_are_cancelled(mock: MockVLLM, client: AsyncOpenAI) -> None:
