@@ -29,7 +29,6 @@ its run.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
@@ -62,7 +61,7 @@ from agent_runtime.server.chat_request import (
 from agent_runtime.server.disconnect import unless_gone
 from agent_runtime.server.errors import run_error, unknown_agent
 from agent_runtime.server.gate import tracked_run
-from agent_runtime.server.sse import EventStreamResponse
+from agent_runtime.server.sse import EventStreamResponse, json_text
 from agent_runtime.server.state import ServerState, server_state
 
 __all__ = ["ChatRequest", "routes"]
@@ -233,7 +232,7 @@ def _shows(event: RunEvent) -> bool:
 
 
 def _sse(document: Mapping[str, Any]) -> bytes:
-    return b"data: " + json.dumps(document, ensure_ascii=False).encode() + b"\n\n"
+    return b"data: " + json_text(document).encode() + b"\n\n"
 
 
 async def _after(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:

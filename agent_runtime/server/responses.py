@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, cast
@@ -51,7 +50,7 @@ from agent_runtime.server.items import (
     runtime_input,
 )
 from agent_runtime.server.responses_request import CreateResponse, parse_create
-from agent_runtime.server.sse import EventStreamResponse
+from agent_runtime.server.sse import EventStreamResponse, json_text
 from agent_runtime.server.state import ServerState, server_state
 from agent_runtime.server.store import ResponseStore, StoredResponse
 from agent_runtime.tools import ClientTool
@@ -582,8 +581,7 @@ async def _encoded(events: AsyncIterator[list[Event]]) -> AsyncIterator[bytes]:
     try:
         async for batch in events:
             yield "".join(
-                f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
-                for event in batch
+                f"event: {event['type']}\ndata: {json_text(event)}\n\n" for event in batch
             ).encode()
     finally:
         aclose = getattr(events, "aclose", None)

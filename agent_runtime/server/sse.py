@@ -8,6 +8,7 @@ write to a closed connection), then closes its chunk iterator, which cancels the
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.responses import Response
@@ -15,7 +16,11 @@ from starlette.types import Receive, Scope, Send
 
 from agent_runtime.server.disconnect import disconnected
 
-__all__ = ["EventStreamResponse"]
+__all__ = ["EventStreamResponse", "json_text"]
+
+json_text = json.JSONEncoder(ensure_ascii=False).encode
+"""`json.dumps(value, ensure_ascii=False)` without making an encoder each time (a stream
+encodes one document per event)."""
 
 
 class EventStreamResponse(Response):
