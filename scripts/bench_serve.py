@@ -5,6 +5,7 @@ CPU per request and memory per run in flight.
     uv run python scripts/bench_serve.py --quick      # CI-sized, under a minute
     uv run python scripts/bench_serve.py --quick --check   # exit 1 on errors
     uv run python scripts/bench_serve.py --markdown   # also print the BENCHMARKS.md section
+    uv run python scripts/bench_serve.py --only latency   # part 1 only (see below)
 
 The server is the real command (`agent-runtime serve --host 127.0.0.1 --port 0 --no-ui`, access
 log on), a process of its own serving scripts/bench_project/agents.yaml (with a `serve:` section
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_PROJECT = ROOT / "scripts" / "bench_project"
@@ -60,6 +62,7 @@ from agent_runtime import RunFinished, Runtime  # noqa: E402
 
 AGENT = "weather-haiku"
 AGENT_RUNTIME = str(Path(sys.executable).parent / "agent-runtime")
+PAUSE_S = 0.005  # between two timed requests: what one leaves behind does not delay the next
 ADDED_TARGET_S = 0.002  # per request at concurrency 1
 BOUNDED_RSS_KIB = 1024  # server RSS per run in flight
 START_TIMEOUT_S = 60.0
@@ -262,6 +265,69 @@ async def stream_run(client: httpx2.AsyncClient, content: bytes) -> tuple[float,
     return first, check_output("".join(text))
 
 
+class RawClient:
+    """One keep-alive HTTP/1.1 connection driven by hand: each request in one write, the answer
+    read as it comes (by its content-length, or chunk by chunk to the last chunk), nothing
+    parsed on the way. What a client costs beyond this is the client's, not the server's."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._connection: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def __aenter__(self) -> RawClient:
+        self._connection = await asyncio.open_connection(self.host, self.port)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._connection is not None:
+            self._connection[1].close()
+            with contextlib.suppress(OSError):
+                await self._connection[1].wait_closed()
+
+    def request(self, method: str, path: str, content: bytes = b"") -> bytes:
+        """A complete request, to send with `send`."""
+        head = f"{method} {path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\n"
+        if content:
+            head += f"content-type: application/json\r\ncontent-length: {len(content)}\r\n"
+        return (head + "\r\n").encode() + content
+
+    async def send(self, request: bytes) -> bytes:
+        """Send `request` and read its answer to the last byte: the body (chunks joined)."""
+        assert self._connection is not None
+        reader, writer = self._connection
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        fields = head.lower()
+        if b"transfer-encoding: chunked" in fields:
+            chunks = []
+            while size := int((await reader.readuntil(b"\r\n"))[:-2], 16):
+                chunks.append((await reader.readexactly(size + 2))[:-2])
+            await reader.readexactly(2)
+            body = b"".join(chunks)
+        else:
+            length = int(fields.split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+            body = await reader.readexactly(length)
+        if status != 200:
+            raise RuntimeError(f"HTTP {status}: {body[:200]!r}")
+        return body
+
+
+def check_events(raw: bytes) -> None:
+    """Raise unless `raw` (a whole Responses stream) ends completed, with the mock's answer."""
+    kinds, text = [], []
+    for block in raw.decode().split("\n\n"):
+        if block.startswith("event: "):
+            kind, _, data = block[7:].partition("\ndata: ")
+            kinds.append(kind)
+            if kind == "response.output_text.delta":
+                text.append(json.loads(data)["delta"])
+    if not kinds or kinds[-1] != "response.completed":
+        raise RuntimeError(f"the stream ended with {kinds[-1:]}")
+    check_output("".join(text))
+
+
 def client_for(url: str, connections: int) -> httpx2.AsyncClient:
     limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
     return httpx2.AsyncClient(
@@ -328,7 +394,7 @@ async def added_latency(
         environ={"MOCK_URL": mock_url, "BENCH_STATE_DIR": tempfile.mkdtemp(dir=state)},
     )
     with ServerProcess(mock_url, state, max_runs=64) as server:
-        async with runtime, client_for(server.url, 4) as client:
+        async with runtime, client_for(server.url, 4) as client, RawClient(server.url) as raw:
 
             async def in_process(number: int, *, stream: bool, session: bool) -> None:
                 name = f"bench-{number}" if session else None
@@ -346,6 +412,15 @@ async def added_latency(
 
             def local(*, stream: bool, session: bool) -> Callable[[int], Awaitable[None]]:
                 return functools.partial(in_process, stream=stream, session=session)
+
+            def by_hand(*, stream: bool, store: bool) -> Callable[[int], Awaitable[None]]:
+                request = raw.request("POST", "/v1/responses", body(stream=stream, store=store))
+
+                async def call(_: int) -> None:
+                    answer = await raw.send(request)
+                    check_events(answer) if stream else check_response(answer)
+
+                return call
 
             def post(*, store: bool) -> Callable[[int], Awaitable[None]]:
                 content = body(stream=False, store=store)
@@ -366,32 +441,39 @@ async def added_latency(
 
                 return call
 
-            pairs = [
+            groups = [
                 (
                     Way("`Runtime.run`", local(stream=False, session=False), False),
-                    Way("POST /v1/responses, store: false", post(store=False), True),
+                    Way(
+                        "POST /v1/responses, store: false", by_hand(stream=False, store=False), True
+                    ),
+                    Way("… with httpx2", post(store=False), True),
                 ),
                 (
                     Way("`Runtime.stream`", local(stream=True, session=False), False),
-                    Way("… stream: true, store: false", streamed(store=False), True),
+                    Way("… stream: true, store: false", by_hand(stream=True, store=False), True),
+                    Way("… with httpx2", streamed(store=False), True),
                 ),
                 (
                     Way("`Runtime.run`, a new session", local(stream=False, session=True), False),
-                    Way("POST /v1/responses (store: true)", post(store=True), True),
+                    Way(
+                        "POST /v1/responses (store: true)", by_hand(stream=False, store=True), True
+                    ),
+                    Way("… with httpx2", post(store=True), True),
                 ),
                 (
                     Way("`Runtime.stream`, a new session", local(stream=True, session=True), False),
-                    Way("… stream: true (store: true)", streamed(store=True), True),
+                    Way("… stream: true (store: true)", by_hand(stream=True, store=True), True),
+                    Way("… with httpx2", streamed(store=True), True),
                 ),
             ]
+            models = raw.request("GET", "/v1/models")
 
             async def no_run(_: int) -> None:
-                answer = await client.get("/v1/models")
-                if answer.status_code != 200:
-                    raise RuntimeError(f"HTTP {answer.status_code}: {answer.text[:200]}")
+                await raw.send(models)
 
             floor = Way("GET /v1/models (no run)", no_run, True)
-            ways = [floor, *(way for pair in pairs for way in pair)]
+            ways = [floor, *(way for group in groups for way in group)]
             number = 0
             for way in ways:
                 for _ in range(plan.warmup):
@@ -407,19 +489,20 @@ async def added_latency(
                 gc.collect()
                 await timed_block(floor, plan.runs, server, number)
                 number += plan.runs
-                for local_way, served_way in pairs:
+                for group in groups:
                     gc.collect()
-                    local_walls: list[float] = []
-                    served_walls: list[float] = []
+                    walls: list[list[float]] = [[] for _ in group]
                     for index in range(plan.runs):
-                        # One request each way in turn, alternating which goes first: the two
-                        # requests of a pair meet the same machine (its speed drifts).
-                        turn = [(local_way, local_walls), (served_way, served_walls)]
-                        for way, walls in turn if index % 2 == 0 else turn[::-1]:
+                        # One request each way in turn, the order turning: the requests of a
+                        # group meet the same machine (its speed drifts).
+                        turn = list(zip(group, walls, strict=True))
+                        shift = index % len(turn)
+                        for way, times in turn[shift:] + turn[:shift]:
                             number += 1
-                            walls.append(await timed_call(way, server, number))
-                    local_way.rounds.append(local_walls)
-                    served_way.rounds.append(served_walls)
+                            await asyncio.sleep(PAUSE_S)
+                            times.append(await timed_call(way, server, number))
+                    for way, times in zip(group, walls, strict=True):
+                        way.rounds.append(times)
             wall = time.perf_counter() - wall
             ours = sum(os.times()[:2]) - sum(cpu_here[:2])
             ours += (
@@ -428,13 +511,16 @@ async def added_latency(
             other = max(0.0, bench_mock.machine_busy_seconds() - busy - ours) / wall
     rows = [row(floor, "")]
     adds = []
-    for local_way, served_way in pairs:
-        # Paired by request: each served request against the in-process one made next to it.
-        added = median(
-            [mine - base for mine, base in zip(served_way.walls, local_way.walls, strict=True)]
-        )
-        adds.append(added)
-        rows += [row(local_way, ""), row(served_way, f"{added * 1000:+.2f}")]
+    for local_way, *served_ways in groups:
+        rows.append(row(local_way, ""))
+        for served_way in served_ways:
+            # Paired by request: each served request against the in-process one next to it.
+            added = median(
+                [mine - base for mine, base in zip(served_way.walls, local_way.walls, strict=True)]
+            )
+            rows.append(row(served_way, f"{added * 1000:+.2f}"))
+            if served_way is served_ways[0]:
+                adds.append(added)
     section.tables.append(
         Table(
             caption="One request at a time (zero mock latency):",
@@ -443,14 +529,17 @@ async def added_latency(
         )
     )
     section.notes.append(
-        "GET /v1/models: an HTTP round trip through the server with no run (the client, "
-        "uvicorn, the access log and the guard), the floor of what serving adds. "
+        "The client: one keep-alive connection driven by hand (each request in one write, the "
+        "answer read to its last byte, parsed only after the clock stops), so that what is "
+        "measured is the server's; '… with httpx2': the same request through httpx2 (the HTTP "
+        "client of the openai package, streams read line by line as `stream_run` does), which "
+        "adds the client's own work. GET /v1/models: an HTTP round trip through the server with "
+        "no run (uvicorn, the access log and the guard), the floor of what serving adds. "
         "'server adds': the median of the differences between each served request and the "
-        "in-process run made right before or after it (the two ways take turns request by "
-        "request, alternating which goes first, so that both meet the machine at the same "
-        "speed: on this machine it drifts by up to 2x within seconds). Meanwhile everything "
-        "else on the "
-        f"machine (not the server, the mock or this process) kept {other:.0%} of a core busy."
+        "in-process run made next to it (the ways of a group take turns request by request, "
+        "the order turning, so that they meet the machine at the same speed: on this machine "
+        "it drifts by up to 2x within seconds). Meanwhile everything else on the machine (not "
+        f"the server, the mock or this process) kept {other:.0%} of a core busy."
     )
     for name, (plain, with_session) in (("plain", adds[0::2]), ("streamed", adds[1::2])):
         worst = max(plain, with_session)
@@ -634,7 +723,10 @@ async def held_runs(plan: Plan, state: str, section: Section) -> None:
 # -- entry point -------------------------------------------------------------------------------
 
 
-async def measure(plan: Plan, state: str) -> Section:
+PARTS = ("latency", "streams", "memory")
+
+
+async def measure(plan: Plan, state: str, parts: Sequence[str] = PARTS) -> Section:
     section = Section(
         title="Serving",
         setup=(
@@ -653,19 +745,22 @@ async def measure(plan: Plan, state: str) -> Section:
         ),
     )
     with bench_mock.MockProcess(["--loop-steps", "1"]) as mock:
-        print("[added latency]", file=sys.stderr, flush=True)
-        await added_latency(plan, mock.url, mock.pid, state, section)
-        print("[concurrent streams]", file=sys.stderr, flush=True)
-        await concurrent_streams(plan, mock.url, state, section)
-    print("[memory]", file=sys.stderr, flush=True)
-    await held_runs(plan, state, section)
+        if "latency" in parts:
+            print("[added latency]", file=sys.stderr, flush=True)
+            await added_latency(plan, mock.url, mock.pid, state, section)
+        if "streams" in parts:
+            print("[concurrent streams]", file=sys.stderr, flush=True)
+            await concurrent_streams(plan, mock.url, state, section)
+    if "memory" in parts:
+        print("[memory]", file=sys.stderr, flush=True)
+        await held_runs(plan, state, section)
     return section
 
 
-def serve_section(*, quick: bool) -> Section:
-    """The section as scripts/bench.py runs it."""
+def serve_section(*, quick: bool, parts: Sequence[str] = PARTS) -> Section:
+    """The section as scripts/bench.py runs it (`parts`: which of PARTS)."""
     with tempfile.TemporaryDirectory(prefix="agent-runtime-bench-serve-") as state:
-        return asyncio.run(measure(Plan.for_run(quick=quick), state))
+        return asyncio.run(measure(Plan.for_run(quick=quick), state, parts))
 
 
 def machine_lines(command: str) -> list[str]:
@@ -685,13 +780,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--markdown", action="store_true", help="also print the BENCHMARKS.md section"
     )
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="run only this part (repeatable): latency (1), streams (2) or memory (3)",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # stop the processes on SIGTERM too
+    parts = tuple(args.only or PARTS)
     command = "uv run python scripts/bench_serve.py" + (" --quick" if args.quick else "")
+    command += "".join(f" --only {part}" for part in args.only or ())
     print("\n".join(machine_lines(command)) + "\n", flush=True)
     started = time.perf_counter()
     try:
-        section = serve_section(quick=args.quick)
+        section = serve_section(quick=args.quick, parts=parts)
     except KeyboardInterrupt:
         print("Interrupted; the server and the mock were stopped.", file=sys.stderr)
         return 130
