@@ -15,9 +15,11 @@ the server come from /proc/<pid>/stat, its memory from /proc/<pid>/status (VmRSS
 
 1. added latency: the weather-haiku agent (2 model calls + 1 tool call, zero mock latency), one
    request at a time: `POST /v1/responses` (plain and streamed to its end), against the same
-   run made in this process with `Runtime.run`. With `store: false` nothing is kept; with the
-   default `store: true` the run gets a session (SQLite), so it is compared with an in-process
-   run given a new session each time.
+   run made in this process with `Runtime.run`. The client is a keep-alive connection driven by
+   hand (`RawClient`: nothing parsed until the last byte is in), so that the figure is the
+   server's; the same requests through httpx2 show what a real client's own work adds. With
+   `store: false` nothing is kept; with the default `store: true` the run gets a session
+   (SQLite), so it is compared with an in-process run given a new session each time.
 2. concurrent streams: N clients at once, each streaming one run to completion over its own
    connection: errors, wall time, time to the first event.
 3. memory: N runs held in flight by a mock that waits before its first token; the server's
@@ -732,16 +734,15 @@ async def measure(plan: Plan, state: str, parts: Sequence[str] = PARTS) -> Secti
         setup=(
             "The real `agent-runtime serve` (a process of its own, access log on) serving "
             "scripts/bench_project/agents.yaml's weather-haiku agent (2 model calls + 1 tool "
-            "call) against the mock vLLM (its own process); this process is the client "
-            f"(httpx2). One request at a time: {plan.rounds} round(s) of {plan.runs} requests "
-            f"per way, each served way and its in-process way taking turns request by request, "
-            f"after {plan.warmup} warm-up runs each; each served "
-            "way is compared with the same run made in this process (`Runtime.run` or "
-            "`Runtime.stream` to its end, with a new session where the server keeps the "
-            "response). CPU: the server's (from /proc) or, in-process, this process's, per "
-            "run. Concurrent clients: each streams one run to `response.completed` on its own "
-            "connection, all started together; first event: from sending the request to the "
-            "first SSE event."
+            "call) against the mock vLLM (its own process); this process is the client. One "
+            f"request at a time: {plan.rounds} round(s) of {plan.runs} requests per way, after "
+            f"{plan.warmup} warm-up runs each, {PAUSE_S * 1000:g} ms apart; each served way is "
+            "compared with the same run made in this process (`Runtime.run` or `Runtime.stream` "
+            "to its end, with a new session where the server keeps the response), the ways of a "
+            "group taking turns request by request. CPU: the server's (from /proc) or, "
+            "in-process, this process's, per run. Concurrent clients (httpx2): each streams one "
+            "run to `response.completed` on its own connection, all started together; first "
+            "event: from sending the request to the first SSE event."
         ),
     )
     with bench_mock.MockProcess(["--loop-steps", "1"]) as mock:
