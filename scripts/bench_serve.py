@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -60,7 +60,8 @@ import httpx2  # noqa: E402
 from harness import PROMPT, check_output, median, spread  # noqa: E402
 from report import Section, Table, Verdict, section_markdown, section_text  # noqa: E402
 
-from agent_runtime import RunFinished, Runtime  # noqa: E402
+from agent_runtime import RunEvent, RunFinished, RunResult, Runtime  # noqa: E402
+from agent_runtime.server import create_app  # noqa: E402
 
 AGENT = "weather-haiku"
 AGENT_RUNTIME = str(Path(sys.executable).parent / "agent-runtime")
@@ -556,6 +557,137 @@ async def added_latency(
         )
 
 
+# -- 1b. the server's own work, in process ----------------------------------------------------
+
+
+async def recorded_run(runtime: Runtime) -> list[list[RunEvent]]:
+    """One weather-haiku run's events, in the bursts they came in (a gap over 0.2 ms starts a
+    new one)."""
+    bursts: list[list[RunEvent]] = []
+    last = 0.0
+    async with contextlib.aclosing(runtime.stream(AGENT, PROMPT)) as events:
+        async for event in events:
+            now = time.perf_counter()
+            if not bursts or now - last > 0.0002:
+                bursts.append([])
+            bursts[-1].append(event)
+            last = now
+    return bursts
+
+
+async def app_work(plan: Plan, mock_url: str, state: str, section: Section) -> None:
+    """The app's CPU time per request, driven through ASGI in this process (no socket, no
+    uvicorn) with a recorded run replayed in place of the runtime's: the server's own work."""
+    runtime = Runtime.from_yaml(
+        BENCH_PROJECT / "agents.yaml",
+        environ={"MOCK_URL": mock_url, "BENCH_STATE_DIR": tempfile.mkdtemp(dir=state)},
+    )
+    async with runtime:
+        bursts = await recorded_run(runtime)
+    last = bursts[-1][-1]
+    assert isinstance(last, RunFinished)
+
+    async def replayed_stream(*_: Any, **__: Any) -> AsyncIterator[RunEvent]:
+        for index, burst in enumerate(bursts):
+            if index:
+                await asyncio.sleep(0)  # the next burst comes in another turn of the loop
+            for event in burst:
+                yield event
+
+    async def replayed_run(*_: Any, **__: Any) -> RunResult:
+        return last.result
+
+    runtime.stream = replayed_stream  # type: ignore[method-assign]
+    runtime.run = replayed_run  # type: ignore[method-assign]
+    app = create_app(runtime)
+    written = Counter[str]()
+
+    async def request(content: bytes) -> None:
+        done = asyncio.Event()
+        unread = [content]
+
+        async def receive() -> dict[str, Any]:
+            if unread:
+                return {"type": "http.request", "body": unread.pop(), "more_body": False}
+            await done.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            written["messages"] += 1
+            written["bytes"] += len(message.get("body", b""))
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/responses",
+            "raw_path": b"/v1/responses",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"127.0.0.1"),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(content)).encode()),
+            ],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8080),
+            "state": {},
+        }
+        await app(scope, receive, send)  # type: ignore[arg-type]
+        done.set()
+
+    ways = {
+        "plain, store: false": body(stream=False, store=False),
+        "plain, store: true": body(stream=False, store=True),
+        "streamed, store: false": body(stream=True, store=False),
+        "streamed, store: true": body(stream=True, store=True),
+    }
+    cpu: dict[str, list[float]] = {name: [] for name in ways}
+    shape: dict[str, tuple[float, float]] = {}
+    runs = plan.runs * 10
+    async with app.router.lifespan_context(app):
+        for _ in range(plan.rounds):
+            for name, content in ways.items():
+                for _ in range(plan.warmup):
+                    await request(content)
+                written.clear()
+                gc.collect()
+                started = time.process_time()
+                for _ in range(runs):
+                    await request(content)
+                cpu[name].append((time.process_time() - started) / runs)
+                shape[name] = (written["messages"] / runs, written["bytes"] / runs)
+    section.tables.append(
+        Table(
+            caption=(
+                "The server's own work per request, in this process (no socket, no uvicorn; a "
+                "recorded run replayed in place of the runtime's):"
+            ),
+            header=["request", "CPU ms/request", "ASGI messages", "bytes"],
+            rows=[
+                [
+                    name,
+                    spread(cpu[name], 1000, 3),
+                    f"{shape[name][0]:.0f}",
+                    f"{shape[name][1]:,.0f}",
+                ]
+                for name in ways
+            ],
+        )
+    )
+    section.notes.append(
+        f"Own work: {plan.rounds} round(s) of {runs} requests per way after {plan.warmup} "
+        "warm-up ones, median (min-max) over rounds of the CPU time per request: the app "
+        "(middleware, body and validation, the gate, the Response object, the stream's events "
+        "and their JSON) driven through ASGI with the events of one weather-haiku run "
+        f"recorded against the mock ({sum(map(len, bursts))} events in {len(bursts)} bursts, "
+        "each burst in a turn of the loop of its own). What the end-to-end figures add to "
+        "this is uvicorn's parsing, the socket writes and the wake-ups of both sides."
+    )
+
+
 # -- 2. concurrent streaming clients -----------------------------------------------------------
 
 
@@ -725,7 +857,7 @@ async def held_runs(plan: Plan, state: str, section: Section) -> None:
 # -- entry point -------------------------------------------------------------------------------
 
 
-PARTS = ("latency", "streams", "memory")
+PARTS = ("latency", "app", "streams", "memory")
 
 
 async def measure(plan: Plan, state: str, parts: Sequence[str] = PARTS) -> Section:
@@ -749,6 +881,9 @@ async def measure(plan: Plan, state: str, parts: Sequence[str] = PARTS) -> Secti
         if "latency" in parts:
             print("[added latency]", file=sys.stderr, flush=True)
             await added_latency(plan, mock.url, mock.pid, state, section)
+        if "app" in parts:
+            print("[the server's own work]", file=sys.stderr, flush=True)
+            await app_work(plan, mock.url, state, section)
         if "streams" in parts:
             print("[concurrent streams]", file=sys.stderr, flush=True)
             await concurrent_streams(plan, mock.url, state, section)
@@ -785,7 +920,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         choices=PARTS,
         action="append",
-        help="run only this part (repeatable): latency (1), streams (2) or memory (3)",
+        help="run only this part (repeatable): latency (1), app (the server's own work, "
+        "in process), streams (2) or memory (3)",
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # stop the processes on SIGTERM too
