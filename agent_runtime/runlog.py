@@ -39,6 +39,7 @@ __all__ = [
     "Pruned",
     "RunLog",
     "RunLogError",
+    "RunNotFoundError",
     "busy",
     "input_text",
     "is_run_log",
@@ -95,6 +96,10 @@ _RUN_COLUMNS = (
 
 class RunLogError(AgentRuntimeError):
     """The run log cannot be read or written (missing, locked, not a database...)."""
+
+
+class RunNotFoundError(RunLogError):
+    """No run in the run log has the id asked for, or several start with it (`RunLog.find`)."""
 
 
 def is_run_log(path: str | Path) -> bool:
@@ -457,7 +462,8 @@ class RunLog:
         out).
 
         Raises:
-            RunLogError: no run matches, or several do.
+            RunNotFoundError: no run matches, or several do.
+            RunLogError: there is no run log, or it cannot be read.
         """
         reference = reference.strip()
         candidates = [reference]
@@ -488,12 +494,12 @@ class RunLog:
         if len(found) == 1:
             return _logged(next(iter(found.values())))
         if not found:
-            raise RunLogError(
+            raise RunNotFoundError(
                 f"no run {reference!r} in the run log {self.path}. `agent-runtime logs` lists "
                 "the recent runs with their trace ids."
             )
         shown = ", ".join(sorted(found)[:5])
-        raise RunLogError(
+        raise RunNotFoundError(
             f"{reference!r} is the start of several runs' ids ({shown}"
             f"{', ...' if len(found) > 5 else ''}); give more of the id."
         )

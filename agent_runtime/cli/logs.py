@@ -40,7 +40,13 @@ from agent_runtime.results import (
     ToolCall,
     ToolResult,
 )
-from agent_runtime.runlog import SQLITE_SUFFIXES, LoggedRun, RunLog, is_run_log
+from agent_runtime.runlog import (
+    SQLITE_SUFFIXES,
+    LoggedRun,
+    RunLog,
+    RunNotFoundError,
+    is_run_log,
+)
 from agent_runtime.text import one_line, visible
 
 __all__ = ["NOT_RECORDED", "duration_text", "logs_command", "short_id", "timeline"]
@@ -248,7 +254,10 @@ class _Note:
 
 
 def _show(log: RunLog, reference: str, *, json_: bool, cassette: Path | None) -> None:
-    run = log.find(reference)
+    try:
+        run = log.find(reference)
+    except RunNotFoundError as error:  # a wrong RUN_ID: a usage error
+        exit_with(EXIT_USAGE, str(error))
     records = log.records(run.trace_id)
     if cassette is not None:
         _write_cassette(run, records, cassette)

@@ -237,7 +237,7 @@ def test_prune_removes_old_runs_and_says_what(mock: MockVLLM, tmp_path: Path) ->
     result = invoke(config, "logs", "--prune", "--keep-days", "0.0000001")
     assert result.stdout.splitlines()[0].startswith("Removed 2 runs (")
     assert runs(config) == []
-    assert invoke(config, "logs", newest.trace_id).exit_code == 1
+    assert invoke(config, "logs", newest.trace_id).exit_code == 2
 
 
 @pytest.mark.parametrize(
@@ -297,7 +297,7 @@ def test_an_ambiguous_run_id(mock: MockVLLM, tmp_path: Path) -> None:
     invoke(config, "run", "poet", "one", mock=mock)
     invoke(config, "run", "poet", "two", mock=mock)
     result = invoke(config, "logs", "trace_")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith("Error: 'trace_' is the start of several runs' ids (")
 
 
