@@ -28,6 +28,7 @@ from agent_runtime.cli.common import (
     handle_errors,
     load,
 )
+from agent_runtime.cli.continuing import stored_sessions
 from agent_runtime.cli.render import PlainRenderer, TerminalRenderer
 from agent_runtime.config import Config
 from agent_runtime.results import (
@@ -483,12 +484,11 @@ def _prune(config: Config, log: RunLog, keep_days: float | None) -> None:
     else:
         click.echo(f"No runs logged yet in {log.path}.")
     session_days = config.spec.sessions.keep_days
-    sessions_path = config.resolve_path(config.spec.sessions.path)
-    if session_days is None or not sessions_path.is_file():
+    if session_days is None:
         return
-    from agent_runtime.sessions import SessionStore
-
-    store = SessionStore(sessions_path)
+    store, where = stored_sessions(config)
+    if store is None:
+        return
     try:
         removed = store.prune_sync(session_days)
     finally:
@@ -496,5 +496,5 @@ def _prune(config: Config, log: RunLog, keep_days: float | None) -> None:
     names = f": {', '.join(visible(name, lines=False) for name in removed)}" if removed else ""
     click.echo(
         f"Removed {len(removed)} session{'s' if len(removed) != 1 else ''} not used for "
-        f"{session_days:g} days from {sessions_path}{names}."
+        f"{session_days:g} days from {where}{names}."
     )

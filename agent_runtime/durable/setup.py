@@ -13,7 +13,7 @@ from agent_runtime.sessions import SessionStore
 if TYPE_CHECKING:
     from agent_runtime.config import Config
 
-__all__ = ["durable_sessions", "with_database_url"]
+__all__ = ["durable_sessions", "session_store", "with_database_url"]
 
 
 def with_database_url(config: Config, override: str | None) -> Config:
@@ -36,19 +36,28 @@ def with_database_url(config: Config, override: str | None) -> Config:
     )
 
 
+def session_store(config: Config) -> SessionStore:
+    """Where a runtime of `config` keeps its sessions, with `sessions.keep_days`: in the
+    durability database when `durability.database_url` is Postgres (pass the configuration
+    through `with_database_url` first, as `Runtime` does), else in the SQLite file of
+    `sessions.path`."""
+    keep_days = config.spec.sessions.keep_days
+    spec = config.spec.durability
+    url = spec.database_url if spec is not None else "sqlite"
+    if url.startswith("sqlite"):
+        return SessionStore(config.resolve_path(config.spec.sessions.path), keep_days=keep_days)
+    from agent_runtime.durable.sessions import PostgresSessionStore
+
+    return PostgresSessionStore(url, keep_days=keep_days)
+
+
 def durable_sessions(config: Config, sessions: SessionStore | None) -> DurableSessions:
-    """The session store of a runtime with `durability:`: `sessions` if given, else sessions in
-    the durability database when it is Postgres, else the SQLite file of `sessions.path`;
-    wrapped so that durable runs read and write it in steps."""
+    """The session store of a runtime with `durability:`: `sessions` if given, else
+    `session_store(config)`; wrapped so that durable runs read and write it in steps."""
     spec = config.spec.durability
     assert spec is not None
     if sessions is None:
-        if spec.database_url.startswith("sqlite"):
-            sessions = SessionStore(config.resolve_path(config.spec.sessions.path))
-        else:
-            from agent_runtime.durable.sessions import PostgresSessionStore
-
-            sessions = PostgresSessionStore(spec.database_url)
+        sessions = session_store(config)
     if isinstance(sessions, DurableSessions):
         return sessions
     return DurableSessions(sessions)
