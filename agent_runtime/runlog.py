@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_runtime.errors import AgentRuntimeError
-from agent_runtime.text import valid_unicode, valid_unicode_json
+from agent_runtime.text import like_escaped, valid_unicode, valid_unicode_json
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_S",
@@ -445,7 +445,7 @@ class RunLog:
             where.append("session = ?")
             values.append(session)
         if search is not None:
-            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = "%" + like_escaped(search)
             where.append("(input LIKE ? ESCAPE '\\' OR output LIKE ? ESCAPE '\\')")
             values.extend([pattern + "%", pattern + "%"])
         clause = f"WHERE {' AND '.join(where)} " if where else ""

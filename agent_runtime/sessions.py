@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_runtime.errors import AgentRuntimeError
-from agent_runtime.text import valid_unicode
+from agent_runtime.text import like_escaped, valid_unicode
 
 __all__ = [
     "DEFAULT_WRITE_TIMEOUT_S",
@@ -286,7 +286,7 @@ class SessionStore:
         Raises:
             AgentRuntimeError: the database cannot be read.
         """
-        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = like_escaped(prefix) + "%"
         with self._lock:
             try:
                 row = (

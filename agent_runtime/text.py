@@ -17,6 +17,7 @@ __all__ = [
     "did_you_mean",
     "json_problem",
     "kind_of",
+    "like_escaped",
     "one_line",
     "sentence",
     "show",
@@ -180,3 +181,9 @@ def valid_unicode_json(value: Any) -> Any:
     if isinstance(value, tuple):
         return [valid_unicode_json(item) for item in value]
     return value
+
+
+def like_escaped(text: str) -> str:
+    """`text` for a SQL `LIKE` pattern with `ESCAPE '\\'`: its `%`, `_` and backslashes match
+    themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

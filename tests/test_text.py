@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from agent_runtime.text import did_you_mean, kind_of, sentence, show, unknown
+from agent_runtime.text import did_you_mean, kind_of, like_escaped, sentence, show, unknown
 
 # --- sentence -----------------------------------------------------------------------------------
 
@@ -185,3 +185,20 @@ def test_unknown_quotes_the_value_as_python_would() -> None:
     assert unknown("backend", "it's", {"local": 1}) == (
         "unknown backend \"it's\" (declared: 'local')"
     )
+
+
+# --- like_escaped -------------------------------------------------------------------------------
+
+
+def test_like_escaped_matches_its_text_to_the_letter() -> None:
+    import sqlite3
+
+    names = ["run-a", "run_a", "run%a", "runXa", "run\\a", "run\\%a"]
+    with sqlite3.connect(":memory:") as connection:
+        connection.execute("CREATE TABLE t (name TEXT)")
+        connection.executemany("INSERT INTO t VALUES (?)", [(name,) for name in names])
+        for name in names:
+            found = connection.execute(
+                "SELECT name FROM t WHERE name LIKE ? ESCAPE '\\'", (like_escaped(name),)
+            ).fetchall()
+            assert found == [(name,)]

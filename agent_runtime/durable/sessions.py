@@ -27,7 +27,7 @@ from agent_runtime.sessions import (
     SessionStore,
     SessionWriteError,
 )
-from agent_runtime.text import valid_unicode
+from agent_runtime.text import like_escaped, valid_unicode
 
 if TYPE_CHECKING:
     import psycopg
@@ -178,7 +178,7 @@ class PostgresSessionStore(SessionStore):
         """
         import psycopg
 
-        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = like_escaped(prefix) + "%"
         with self._pg_lock:
             try:
                 row = (
