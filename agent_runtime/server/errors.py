@@ -46,9 +46,12 @@ from agent_runtime.errors import (
     RunLimitError,
 )
 from agent_runtime.redact import own_logger, redact_text
+from agent_runtime.results import RunResult
 
 __all__ = [
     "APIError",
+    "ApprovalRequiredError",
+    "approval_required",
     "error_body",
     "error_response",
     "exception_handlers",
@@ -59,6 +62,25 @@ __all__ = [
 ]
 
 logger = own_logger(__name__)
+
+
+class ApprovalRequiredError(RunError):
+    """A served run stopped for a person to approve a tool call (`approval: always`): served
+    agents cannot wait for that yet, so the run ends failed with this error."""
+
+
+def approval_required(result: RunResult) -> ApprovalRequiredError | None:
+    """The error for a served run that stopped for approval; None when it did not."""
+    if not result.pending_approvals:
+        return None
+    calls = ", ".join(f"`{call.name}` (agent `{call.agent}`)" for call in result.pending_approvals)
+    return ApprovalRequiredError(
+        f"the run stopped for a person to approve a call of {calls}, declared with "
+        "`approval: always` in agents.yaml; a served agent cannot wait for an approval. Set "
+        "`approval: never` on the tools of the agents you serve, or run the agent where a "
+        "person can answer (`agent-runtime run`, or `Runtime.run` then `Runtime.resume`)."
+    )
+
 
 _STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 
@@ -130,7 +152,8 @@ def run_error(exc: AgentRuntimeError) -> APIError:
     `BackendUnavailableError` → 502 `backend_unavailable`; `BackendError` → 502
     `backend_error` (504 when the message says the server timed out); `ConfigError`
     (a bad run option) → 400 naming the option; `RunLimitError` → 500 `run_limit`;
-    `RunError` and anything else → 500 `run_error`. The message is the error's own, already
+    `ApprovalRequiredError` → 500 `approval_required`; `RunError` and anything else → 500
+    `run_error`. The message is the error's own, already
     redacted by the runtime (and redacted once more here).
     """
     message = redact_text(str(exc))
@@ -146,6 +169,8 @@ def run_error(exc: AgentRuntimeError) -> APIError:
         return APIError(400, problem.message, param=problem.path or None)
     if isinstance(exc, RunLimitError):
         return APIError(500, message, type="server_error", code="run_limit")
+    if isinstance(exc, ApprovalRequiredError):
+        return APIError(500, message, type="server_error", code="approval_required")
     if isinstance(exc, RunError):
         return APIError(500, message, type="server_error", code="run_error")
     return APIError(500, message, type="server_error", code="run_error")
