@@ -14,6 +14,7 @@ from openai import AsyncOpenAI
 from agent_runtime.server import create_app_from_yaml
 from agent_runtime.testing import MockVLLM, Reply, call
 from tests.server.helpers import served
+from tests.server.test_responses import poll
 from tests.test_approval import deleted, project
 
 REFUSED = (
@@ -99,4 +100,17 @@ async def test_chat_completions_that_stop_for_approval_fail_saying_so(
         async for _ in stream:
             pass
     assert str(streamed.value.message).startswith(REFUSED)
+    assert deleted(tmp_path) == []
+
+
+async def test_a_background_response_that_stops_for_approval_ends_failed(
+    mock: MockVLLM, client: AsyncOpenAI, tmp_path: Path
+) -> None:
+    stop_at_delete(mock)
+    started = await client.responses.create(model="keeper", input="Delete a.txt", background=True)
+    found = await poll(client, started.id, {"completed", "failed", "incomplete", "cancelled"})
+    assert found.status == "failed"
+    assert found.error is not None
+    assert found.error.code == "approval_required"
+    assert found.error.message.startswith(REFUSED)
     assert deleted(tmp_path) == []
