@@ -59,7 +59,7 @@ from agent_runtime.server.chat_request import (
     run_input,
 )
 from agent_runtime.server.disconnect import unless_gone
-from agent_runtime.server.errors import approval_required, run_error, unknown_agent
+from agent_runtime.server.errors import refuse_approvals, run_error, unknown_agent
 from agent_runtime.server.gate import tracked_run
 from agent_runtime.server.sse import EventStreamResponse, json_text
 from agent_runtime.server.state import ServerState, server_state
@@ -88,12 +88,12 @@ async def chat_completions(request: Request) -> Response:
                 ),
                 request.receive,
             )
+            if result is not None:
+                refuse_approvals(result)
         except AgentRuntimeError as exc:
             raise run_error(exc) from exc
         if result is None:
             tally.outcome = "cancelled"
-        elif (refused := approval_required(result)) is not None:
-            raise run_error(refused)
     if result is None:  # the client left; nobody reads this
         return Response(status_code=499)
     return JSONResponse(_completion(body.model, result))
@@ -205,9 +205,7 @@ async def _chunks(
                     elif isinstance(event, Reasoning):
                         ended["reasoning"] = True
                     elif isinstance(event, RunFinished):
-                        refused = approval_required(event.result)
-                        if refused is not None:
-                            raise refused
+                        refuse_approvals(event.result)
                         out += chunk({}, "stop")
                         if with_usage:
                             out += _sse(

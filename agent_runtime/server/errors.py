@@ -51,11 +51,11 @@ from agent_runtime.results import RunResult
 __all__ = [
     "APIError",
     "ApprovalRequiredError",
-    "approval_required",
     "error_body",
     "error_response",
     "exception_handlers",
     "invalid_json",
+    "refuse_approvals",
     "run_error",
     "unknown_agent",
     "validation_error",
@@ -69,12 +69,17 @@ class ApprovalRequiredError(RunError):
     agents cannot wait for that yet, so the run ends failed with this error."""
 
 
-def approval_required(result: RunResult) -> ApprovalRequiredError | None:
-    """The error for a served run that stopped for approval; None when it did not."""
+def refuse_approvals(result: RunResult) -> RunResult:
+    """`result`, unless the run stopped for approval: then `ApprovalRequiredError`, saying
+    which calls and what to change (the run ends failed).
+
+    Raises:
+        ApprovalRequiredError: `result` has `pending_approvals`.
+    """
     if not result.pending_approvals:
-        return None
+        return result
     calls = ", ".join(f"`{call.name}` (agent `{call.agent}`)" for call in result.pending_approvals)
-    return ApprovalRequiredError(
+    raise ApprovalRequiredError(
         f"the run stopped for a person to approve a call of {calls}, declared with "
         "`approval: always` in agents.yaml; a served agent cannot wait for an approval. Set "
         "`approval: never` on the tools of the agents you serve, or run the agent where a "

@@ -41,8 +41,8 @@ from agent_runtime.server.disconnect import unless_gone
 from agent_runtime.server.durable import durable_response
 from agent_runtime.server.errors import (
     APIError,
-    approval_required,
     invalid_json,
+    refuse_approvals,
     run_error,
     unknown_agent,
 )
@@ -303,8 +303,10 @@ class _Run:
     def id(self) -> str:
         return str(self.response["id"])
 
-    def run(self) -> Awaitable[RunResult]:
-        return self.state.runtime.run(self.agent, self.input, **self.options)
+    async def run(self) -> RunResult:
+        return refuse_approvals(
+            await self.state.runtime.run(self.agent, self.input, **self.options)
+        )
 
     def events(self) -> AsyncGenerator[RunEvent, None]:
         if self.durable:
@@ -345,12 +347,6 @@ async def _run_once(run: _Run, receive: Receive) -> Response:
         run.response["status"] = "cancelled"
         run.end()
         return Response(status_code=499)
-    refused = approval_required(result)
-    if refused is not None:
-        run.response["output"] = output_items(result.items)
-        response_error(run.response, refused)
-        run.end()
-        raise run_error(refused)
     run.response["output"] = output_items(result.items, result.pending_calls)
     complete(run.response, result)
     run.completed(result)
@@ -368,8 +364,7 @@ async def _stream(run: _Run) -> AsyncIterator[list[Event]]:
             async with contextlib.aclosing(run.events()) as events:
                 async for run_event in events:
                     if isinstance(run_event, RunFinished):
-                        _check_approvals(run_event.result)
-                        run.completed(run_event.result)
+                        run.completed(refuse_approvals(run_event.result))
                     batch = list(builder.feed(run_event))
                     if batch:
                         yield batch
@@ -381,13 +376,6 @@ async def _stream(run: _Run) -> AsyncIterator[list[Event]]:
         raise
     finally:
         run.end()
-
-
-def _check_approvals(result: RunResult) -> None:
-    """Raise `ApprovalRequiredError` when the run stopped for approval (it then ends failed)."""
-    refused = approval_required(result)
-    if refused is not None:
-        raise refused
 
 
 def durable_runs(state: ServerState) -> bool:
@@ -439,8 +427,7 @@ async def _background(run: _Run, entry: StoredResponse, key: str) -> None:
                 async with contextlib.aclosing(run.events()) as events:
                     async for run_event in events:
                         if isinstance(run_event, RunFinished):
-                            _check_approvals(run_event.result)
-                            run.completed(run_event.result)
+                            run.completed(refuse_approvals(run_event.result))
                         entry.publish(builder.feed(run_event))
             except asyncio.CancelledError:
                 builder.cancelled()

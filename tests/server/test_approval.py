@@ -10,6 +10,7 @@ from pathlib import Path
 import openai
 import pytest
 from openai import AsyncOpenAI
+from openai.types.responses import Response
 
 from agent_runtime.server import create_app_from_yaml
 from agent_runtime.testing import MockVLLM, Reply, call
@@ -31,6 +32,22 @@ def stop_at_delete(mock: MockVLLM) -> None:
             calls=(call("delete_file", path="a.txt"), call("get_weather", city="Oslo")),
         )
     )
+
+
+def assert_refused(response: Response) -> None:
+    """`response` ended failed because its run stopped for approval."""
+    assert response.status == "failed"
+    assert response.error is not None
+    assert response.error.code == "approval_required"
+    assert response.error.message.startswith(REFUSED)
+
+
+def assert_refused_body(error: openai.APIStatusError) -> None:
+    """The HTTP error of a run that stopped for approval."""
+    body = error.body
+    assert isinstance(body, dict)
+    assert body["code"] == "approval_required"
+    assert body["message"].startswith(REFUSED)
 
 
 @pytest.fixture
@@ -55,10 +72,7 @@ async def test_a_response_that_stops_for_approval_fails_saying_so(
     stop_at_delete(mock)
     with pytest.raises(openai.InternalServerError) as error:
         await client.responses.create(model="keeper", input="Delete a.txt")
-    body = error.value.body
-    assert isinstance(body, dict)
-    assert body["code"] == "approval_required"
-    assert body["message"].startswith(REFUSED)
+    assert_refused_body(error.value)
     assert deleted(tmp_path) == []
 
 
@@ -70,10 +84,7 @@ async def test_a_streamed_response_that_stops_for_approval_ends_failed(
     events = [event async for event in stream]
     assert events[-1].type == "response.failed"
     failed = events[-1].response
-    assert failed.status == "failed"
-    assert failed.error is not None
-    assert failed.error.code == "approval_required"
-    assert failed.error.message.startswith(REFUSED)
+    assert_refused(failed)
     assert deleted(tmp_path) == []
     # What the run did before it stopped is still shown: the call that ran, and the one that
     # waited for approval, left incomplete.
@@ -89,9 +100,7 @@ async def test_chat_completions_that_stop_for_approval_fail_saying_so(
         await client.chat.completions.create(
             model="keeper", messages=[{"role": "user", "content": "Delete a.txt"}]
         )
-    body = error.value.body
-    assert isinstance(body, dict)
-    assert body["code"] == "approval_required"
+    assert_refused_body(error.value)
     stop_at_delete(mock)
     stream = await client.chat.completions.create(
         model="keeper", messages=[{"role": "user", "content": "Delete a.txt"}], stream=True
@@ -109,8 +118,5 @@ async def test_a_background_response_that_stops_for_approval_ends_failed(
     stop_at_delete(mock)
     started = await client.responses.create(model="keeper", input="Delete a.txt", background=True)
     found = await poll(client, started.id, {"completed", "failed", "incomplete", "cancelled"})
-    assert found.status == "failed"
-    assert found.error is not None
-    assert found.error.code == "approval_required"
-    assert found.error.message.startswith(REFUSED)
+    assert_refused(found)
     assert deleted(tmp_path) == []
